@@ -1,0 +1,3 @@
+"""asgiref: the helpers every Python ASGI stack stands on."""
+
+__version__ = "3.13.0"

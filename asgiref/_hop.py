@@ -1,0 +1,476 @@
+"""The one mechanism behind both directions of the bridge: move a call to another thread, wait for
+it, and carry context variables there and back.
+
+Theory
+------
+`ThreadCall` (sync_to_async) takes a sync call from a task on an event loop to a thread. It is a
+work item: posted to a lane (see `_lanes`) or submitted to an executor, it runs the function in a
+copy of the task's context and wakes the task with `loop.call_soon_threadsafe`.
+
+`LoopCall` (async_to_sync) takes a coroutine function from a sync thread to an event loop. The
+sync thread does not just block while it waits: it serves its *lane*, so that thread-sensitive
+calls made by that coroutine come back to it (that is what "thread-sensitive" promises, and it is
+why nesting never needs another thread). When the coroutine is done, the lane is woken.
+
+Sync worlds. The lane a thread serves while it waits belongs to its current *sync world*:
+
+* a plain thread (not running a `ThreadCall`) has one lane for its whole life, so a task started by
+  one of its `async_to_sync` calls can make thread-sensitive calls during a later one;
+* a `ThreadCall` that a thread picks up from a lane or an executor starts a world of its own, which
+  ends when the call returns; calls that reach the thread through that world's lane join it.
+
+The lane travels to the coroutine in a context variable (`CURRENT_LANE`), set inside the task with a
+token and reset before the task's context is copied back. Bridge state therefore never leaks into
+the caller's context, and a task that outlives its world finds a lane that refuses work and moves on
+to the next rule: the innermost `ThreadSensitiveContext`, then the process-wide lane.
+
+Context. Each call runs in a copy of the caller's context. When it is over, every variable whose
+value differs is set in the caller's context (`carry_back`), so values set on the far side are seen
+by the caller, in both directions and at any depth.
+
+Cancellation. A thread cannot be interrupted. When the task awaiting a `ThreadCall` is cancelled,
+the cancellation is forwarded to the coroutines the sync function is running through
+`async_to_sync` (so it unwinds promptly), the task waits for the function to return, and then it
+raises `CancelledError`: the cancellation is never swallowed, and an error the function raised
+meanwhile is reported to the loop's exception handler rather than lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+from ._lanes import WorkQueue
+from ._loops import LoopThread, loop_for_this_thread
+from .current_thread_executor import CurrentThreadExecutor
+
+logger = logging.getLogger("asgiref.sync")
+
+# How often a sync thread waiting on an event loop it does not own checks that the loop still runs.
+LOOP_CHECK_INTERVAL = 0.2
+
+_MISSING: Any = object()
+
+
+class LoopGoneError(RuntimeError):
+    """The event loop a coroutine was sent to stopped or closed before running it."""
+
+
+class _ThreadState(threading.local):
+    # The ThreadCall this thread is running (the innermost one), if any.
+    call: ThreadCall | None = None
+    # The lane of the sync world this thread is in, while it is in one.
+    lane: CurrentThreadExecutor | None = None
+    # A plain thread's own lane, kept for the thread's lifetime.
+    home_lane: CurrentThreadExecutor | None = None
+
+
+THREAD = _ThreadState()
+
+CURRENT_LANE: contextvars.ContextVar[CurrentThreadExecutor | None] = contextvars.ContextVar(
+    "asgiref.sync.current_lane", default=None
+)
+
+
+class SensitiveContext(Protocol):
+    """What `ThreadSensitiveContext` offers the dispatcher."""
+
+    def post_call(self, call: ThreadCall) -> bool:
+        """Send `call` to the context's thread; False if the context no longer takes calls."""
+
+
+SENSITIVE_CONTEXT: contextvars.ContextVar[SensitiveContext | None] = contextvars.ContextVar(
+    "asgiref.sync.sensitive_context", default=None
+)
+
+
+def carry_back(source: contextvars.Context) -> None:
+    """Set, in the current context, every variable whose value in `source` differs."""
+    for var, value in source.items():
+        if var.get(_MISSING) is not value:
+            var.set(value)
+
+
+def _call_while_handling(
+    exception: BaseException, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Call `fn` inside an `except` block for `exception`, so that `sys.exc_info()` (used by
+    logging and Django's error pages) sees the exception the caller was handling."""
+    traceback = exception.__traceback__
+    try:
+        raise exception
+    except BaseException:
+        exception.__traceback__ = traceback
+        return fn(*args, **kwargs)
+
+
+# --- sync_to_async: a sync call on another thread ---------------------------------------------
+
+
+class ThreadCall:
+    """One sync call run on another thread for a task that awaits it on `loop`."""
+
+    __slots__ = (
+        "_args",
+        "_context",
+        "_error",
+        "_exception",
+        "_finished",
+        "_fn",
+        "_inner",
+        "_kwargs",
+        "_result",
+        "_waiter",
+        "cancelled",
+        "loop",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        context: contextvars.Context,
+        exception: BaseException | None,
+    ) -> None:
+        self.loop = loop
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._context = context
+        self._exception = exception
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._finished = False
+        self._waiter: asyncio.Future[None] = loop.create_future()
+        # Coroutines the function runs through async_to_sync on `loop`, for forwarding cancellation.
+        self._inner: set[LoopCall] = set()
+        self.cancelled = False
+
+    def run(self) -> None:
+        """The work item: call the function on this thread, then wake the awaiting task."""
+        state = THREAD
+        outer_call, outer_lane = state.call, state.lane
+        state.call = self
+        try:
+            if self._exception is None:
+                self._result = self._context.run(self._fn, *self._args, **self._kwargs)
+            else:
+                self._result = self._context.run(
+                    _call_while_handling, self._exception, self._fn, self._args, self._kwargs
+                )
+        except BaseException as error:
+            self._error = error
+        finally:
+            state.call, state.lane = outer_call, outer_lane
+            self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+        try:
+            self.loop.call_soon_threadsafe(self._finish)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            self._report_lost()
+
+    def notice_executor_done(self, future: Future[Any]) -> None:
+        """Done-callback on an executor's future: the executor may drop the call unrun."""
+        if future.cancelled():
+            self._error = RuntimeError(
+                "the executor cancelled this sync_to_async call before running it "
+                "(was it shut down with cancel_futures=True?)"
+            )
+            try:
+                self.loop.call_soon_threadsafe(self._finish)
+            except RuntimeError:
+                self._report_lost()
+
+    def _finish(self) -> None:
+        self._finished = True
+        if not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> Any:
+        """Wait for the call on the loop and return its result or raise its exception."""
+        try:
+            await self._waiter
+        except asyncio.CancelledError:
+            await self._outlast_cancellation()
+            raise
+        error = self._error
+        if error is not None:
+            self._error = None
+            try:
+                raise error
+            finally:
+                del error
+        result, self._result = self._result, None
+        return result
+
+    async def _outlast_cancellation(self) -> None:
+        self.cancelled = True
+        for inner in list(self._inner):
+            inner.cancel()
+        while not self._finished:
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            except asyncio.CancelledError:
+                continue  # already cancelling: keep waiting for the thread, then raise
+        error, self._error = self._error, None
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self.loop.call_exception_handler(
+                {
+                    "message": "sync_to_async: the sync function raised after its caller was "
+                    "cancelled",
+                    "exception": error,
+                }
+            )
+
+    def _report_lost(self) -> None:
+        if self._error is not None:
+            logger.error(
+                "sync_to_async: the sync function raised, but the event loop awaiting it is closed",
+                exc_info=self._error,
+            )
+
+
+def send_to_executor(executor: Executor, call: ThreadCall) -> None:
+    """Run `call` on `executor`; lanes take it directly, other executors through `submit`."""
+    if isinstance(executor, WorkQueue):
+        if not executor.post(call.run):
+            raise RuntimeError(f"{executor!r} has shut down and cannot run sync_to_async calls")
+        return
+    executor.submit(call.run).add_done_callback(call.notice_executor_done)
+
+
+def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) -> None:
+    """Run `call` on `loop`'s default executor, as `loop.run_in_executor(None, ...)` would."""
+    if not hasattr(loop, "_default_executor") or getattr(loop, "_executor_shutdown_called", False):
+        # Not an asyncio loop we can look inside, or one being shut down: let the loop decide.
+        loop.run_in_executor(None, call.run)
+        return
+    executor: Executor | None = getattr(loop, "_default_executor")  # noqa: B009
+    if executor is None:
+        executor = ThreadPoolExecutor(thread_name_prefix="asyncio")
+        loop.set_default_executor(executor)
+    send_to_executor(executor, call)
+
+
+def send_thread_sensitive(call: ThreadCall, fallback: Executor) -> None:
+    """Run `call` on the thread of its sync world (see the module docstring for the rules)."""
+    lane = CURRENT_LANE.get()
+    if lane is not None and lane.post(call.run):
+        return
+    context = SENSITIVE_CONTEXT.get()
+    if context is not None and context.post_call(call):
+        return
+    send_to_executor(fallback, call)
+
+
+# --- async_to_sync: a coroutine on an event loop ----------------------------------------------
+
+_PENDING, _STARTED, _WITHDRAWN, _DONE = range(4)
+
+
+class LoopCall:
+    """One coroutine function called on an event loop for a sync thread that waits for it."""
+
+    __slots__ = (
+        "_args",
+        "_cancel_requested",
+        "_context",
+        "_error",
+        "_exception",
+        "_final_context",
+        "_fn",
+        "_kwargs",
+        "_lane",
+        "_lock",
+        "_parent",
+        "_result",
+        "_state",
+        "_task",
+        "loop",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        lane: CurrentThreadExecutor,
+        exception: BaseException | None,
+    ) -> None:
+        self.loop = loop
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._lane = lane
+        self._exception = exception
+        self._context = contextvars.copy_context()
+        self._parent = THREAD.call
+        self._state = _PENDING
+        self._lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._cancel_requested = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._final_context: contextvars.Context | None = None
+
+    def run(self, watch_loop: bool) -> Any:
+        """On the sync thread: run the coroutine, serving the lane meanwhile; return its result.
+
+        With `watch_loop`, the loop is not ours and may stop under us: if it stops before starting
+        the coroutine, the call is withdrawn and `LoopGoneError` raised, so the caller can retry
+        elsewhere; if it closes while the coroutine runs, `LoopGoneError` is raised too.
+        """
+        poll = self._check_loop if watch_loop else None
+        try:
+            self._lane.run_until(self._schedule, self._is_done, poll, LOOP_CHECK_INTERVAL)
+        except BaseException:
+            if self._state is not _DONE:
+                self._request_cancel_from_thread()
+            raise
+        if self._final_context is not None:
+            carry_back(self._final_context)
+        error = self._error
+        if error is not None:
+            self._error = None
+            try:
+                raise error
+            finally:
+                del error
+        return self._result
+
+    @property
+    def withdrawn(self) -> bool:
+        """Whether the loop stopped before starting the coroutine, so it never ran."""
+        return self._state is _WITHDRAWN
+
+    def _schedule(self) -> None:
+        self.loop.call_soon_threadsafe(self._start)
+
+    def _is_done(self) -> bool:
+        return self._state is _DONE
+
+    def _check_loop(self) -> None:
+        loop = self.loop
+        if loop.is_running() and not loop.is_closed():
+            return
+        with self._lock:
+            if self._state is _PENDING:
+                self._state = _WITHDRAWN
+                raise LoopGoneError("the event loop stopped before it could run the coroutine")
+        if loop.is_closed() and self._state is not _DONE:
+            raise LoopGoneError(
+                "the event loop running this async_to_sync coroutine was closed before the "
+                "coroutine finished"
+            )
+
+    def _start(self) -> None:
+        """On the loop: start the task (unless the sync thread withdrew the call)."""
+        with self._lock:
+            if self._state is not _PENDING:
+                return
+            self._state = _STARTED
+        task = self._context.run(self.loop.create_task, self._main())
+        self._task = task
+        parent = self._parent
+        if parent is not None and parent.loop is self.loop and not task.done():
+            parent._inner.add(self)
+            if parent.cancelled:
+                self._cancel_requested = True
+        if self._cancel_requested:
+            task.cancel()
+
+    async def _main(self) -> None:
+        token = CURRENT_LANE.set(self._lane)
+        try:
+            if self._exception is None:
+                awaitable = self._fn(*self._args, **self._kwargs)
+                self._result = await _checked_awaitable(awaitable, self._fn)
+            else:
+                try:
+                    raise self._exception
+                except BaseException:
+                    awaitable = self._fn(*self._args, **self._kwargs)
+                    self._result = await _checked_awaitable(awaitable, self._fn)
+        except BaseException as error:
+            self._error = error
+        finally:
+            CURRENT_LANE.reset(token)
+            self._final_context = contextvars.copy_context()
+            self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+            parent = self._parent
+            if parent is not None:
+                parent._inner.discard(self)
+            self._state = _DONE
+            self._lane.wake()
+
+    def cancel(self) -> None:
+        """On the loop: cancel the coroutine, now or as soon as it starts."""
+        self._cancel_requested = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def _request_cancel_from_thread(self) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop runs nothing any more
+            self.loop.call_soon_threadsafe(self.cancel)
+
+
+def _checked_awaitable(awaitable: Any, fn: Callable[..., Any]) -> Any:
+    if not inspect.isawaitable(awaitable):
+        raise TypeError(
+            f"async_to_sync expected {fn!r} to return an awaitable, but it returned "
+            f"{type(awaitable).__name__}; wrap only async functions with async_to_sync"
+        )
+    return awaitable
+
+
+def enter_sync_world() -> tuple[CurrentThreadExecutor, bool]:
+    """The lane this thread serves while it waits in async_to_sync, and whether the caller must
+    leave the world afterwards (`leave_sync_world`) because the call entered it."""
+    state = THREAD
+    lane = state.lane
+    if lane is not None:
+        return lane, False
+    if state.call is not None:
+        # A ThreadCall picked up from a lane or an executor: a world that lasts as long as it does.
+        lane = state.lane = CurrentThreadExecutor()
+        return lane, False
+    lane = state.home_lane
+    if lane is None:
+        lane = state.home_lane = CurrentThreadExecutor()
+    state.lane = lane
+    return lane, True
+
+
+def leave_sync_world() -> None:
+    THREAD.lane = None
+
+
+def outer_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop awaiting the ThreadCall this thread runs, if it is still running."""
+    call = THREAD.call
+    if call is not None and call.loop.is_running():
+        return call.loop
+    return None
+
+
+def run_on_new_loop(call_factory: Callable[[asyncio.AbstractEventLoop], LoopCall]) -> Any:
+    """Run one call on a fresh loop and thread of its own, ended right after (force_new_loop)."""
+    owner = LoopThread("asgiref-loop-new")
+    try:
+        return call_factory(owner.loop).run(watch_loop=False)
+    finally:
+        owner.close()
+
+
+def run_on_own_loop(call_factory: Callable[[asyncio.AbstractEventLoop], LoopCall]) -> Any:
+    return call_factory(loop_for_this_thread()).run(watch_loop=False)

@@ -1,0 +1,169 @@
+"""The event loops `async_to_sync` runs coroutines on when no event loop is awaiting the caller.
+
+Theory
+------
+The original asgiref builds a thread and an event loop for every such call, which costs about a
+millisecond and breaks loop-bound objects (connection pools, Redis clients) between calls. Here a
+sync thread gets one `LoopThread` of its own, made on its first call and kept for its lifetime:
+
+* Calls from the same thread share one loop, so objects bound to that loop keep working across
+  calls, and tasks a call leaves running keep running in the background until the loop ends.
+* A loop ends when its owner ends: the per-thread loop when its sync thread exits (the thread-local
+  holding it is dropped), an `AsyncSingleThreadContext`'s loop when the context exits, a
+  `force_new_loop` loop right after its one call, and every loop at interpreter exit. Ending a
+  loop cancels the tasks still on it, waits for them, shuts down async generators and the default
+  executor, and closes the loop, like `asyncio.run` does.
+* After `os.fork()` the child has none of the parent's threads: loops inherited from the parent are
+  dropped (never closed, their threads are gone) and each thread makes a new one when it needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import threading
+import time
+import weakref
+
+_fork_generation = 0
+
+
+class _Registry:
+    """Every loop thread still running in this process, so exit and fork can deal with them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[threading.Thread, asyncio.AbstractEventLoop] = {}
+        # Loops inherited through fork: unusable, and not closeable since their thread is gone.
+        # Kept referenced so that their finalizers do not complain about unclosed loops.
+        self._orphans: list[asyncio.AbstractEventLoop] = []
+
+    def add(self, thread: threading.Thread, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._running[thread] = loop
+
+    def discard(self, thread: threading.Thread) -> None:
+        with self._lock:
+            self._running.pop(thread, None)
+
+    def threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._running)
+
+    def close_all(self, timeout: float = 5.0) -> None:
+        """At interpreter exit: stop every loop and wait, a bounded time, for its thread."""
+        with self._lock:
+            running = list(self._running.items())
+        deadline = time.monotonic() + timeout
+        for _thread, loop in running:
+            _request_stop(loop, _fork_generation)
+        for thread, _loop in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def forget_after_fork(self) -> None:
+        global _fork_generation
+        _fork_generation += 1
+        self._lock = threading.Lock()
+        self._orphans.extend(self._running.values())
+        self._running = {}
+
+
+REGISTRY = _Registry()
+
+
+def _request_stop(loop: asyncio.AbstractEventLoop, generation: int) -> None:
+    if generation != _fork_generation:
+        return  # the loop belongs to the parent of a fork; its thread does not exist here
+    with contextlib.suppress(RuntimeError):  # already closed
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """The body of a loop thread. It holds no reference to the `LoopThread` that owns it."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            _finish(loop)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            REGISTRY.discard(threading.current_thread())
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks left on `loop` and wait for them, then release the loop's resources."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                loop.call_exception_handler(
+                    {
+                        "message": "unhandled exception in a task left running by async_to_sync",
+                        "exception": task.exception(),
+                        "task": task,
+                    }
+                )
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
+class LoopThread:
+    """An event loop running on a thread of its own until this object is closed or dropped."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._generation = _fork_generation
+        self._thread = threading.Thread(
+            target=_run_until_stopped, args=(self.loop,), name=name, daemon=True
+        )
+        REGISTRY.add(self._thread, self.loop)
+        self._thread.start()
+        # Dropping the owner (e.g. when the thread-local holding it goes with its thread) stops
+        # the loop; the loop thread then winds down by itself.
+        self._finalizer = weakref.finalize(self, _request_stop, self.loop, self._generation)
+
+    def __repr__(self) -> str:
+        return f"<LoopThread {self._thread.name!r}>"
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    @property
+    def usable(self) -> bool:
+        """Whether the loop still accepts work (not closed, and not inherited through fork)."""
+        return self._generation == _fork_generation and not self.loop.is_closed()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the loop (cancelling what runs on it) and wait for its thread to finish."""
+        self._finalizer()
+        if self._generation == _fork_generation and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+
+class _ThreadLoops(threading.local):
+    loop_thread: LoopThread | None = None
+
+
+_per_thread = _ThreadLoops()
+
+
+def loop_for_this_thread() -> asyncio.AbstractEventLoop:
+    """The event loop this sync thread's `async_to_sync` calls run on, made on first use."""
+    owner = _per_thread.loop_thread
+    if owner is None or not owner.usable:
+        name = f"asgiref-loop-for-{threading.current_thread().name}"
+        owner = _per_thread.loop_thread = LoopThread(name)
+    return owner.loop
+
+
+atexit.register(REGISTRY.close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=REGISTRY.forget_after_fork)

@@ -1,0 +1,68 @@
+"""An executor that runs work on the thread that created it, while that thread waits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from ._lanes import WorkQueue, _FutureItem
+
+__all__ = ["CurrentThreadExecutor"]
+
+_T = TypeVar("_T")
+
+
+class CurrentThreadExecutor(WorkQueue):
+    """An `Executor` whose work runs on the thread that created it.
+
+    Work submitted from other threads runs while the creating thread sits in
+    `run_until_future(future)`. Submitting when it is not serving passes the work to
+    `old_executor` (the executor this one stands in for, if any) and otherwise raises
+    `RuntimeError`, instead of queueing work that would never run.
+    """
+
+    def __init__(self, old_executor: CurrentThreadExecutor | None = None) -> None:
+        super().__init__()
+        self._work_thread = threading.current_thread()
+        self._old_executor = old_executor
+
+    def __repr__(self) -> str:
+        return f"<CurrentThreadExecutor for {self._work_thread.name!r}>"
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread this executor runs work on."""
+        return self._work_thread
+
+    def run_until_future(self, future: Future[Any]) -> None:
+        """Run submitted work on this thread until `future` is done."""
+        if threading.current_thread() is not self._work_thread:
+            raise RuntimeError(
+                "CurrentThreadExecutor.run_until_future() must be called from the thread that "
+                f"created the executor ({self._work_thread.name!r})"
+            )
+        self.run_until(lambda: future.add_done_callback(self._wake_on_done), future.done)
+
+    def _wake_on_done(self, _future: Future[Any]) -> None:
+        self.wake()
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        """Queue `fn(*args, **kwargs)` to run on the executor's thread; returns its `Future`."""
+        if threading.current_thread() is self._work_thread:
+            raise RuntimeError(
+                "You cannot submit onto CurrentThreadExecutor from its own thread: it would wait "
+                "for itself. Call the function directly instead."
+            )
+        future: Future[_T] = Future()
+        item = _FutureItem(future, fn, args, kwargs)
+        executor: CurrentThreadExecutor | None = self
+        while executor is not None:
+            if executor.post(item):
+                return future
+            executor = executor._old_executor
+        raise RuntimeError(
+            "CurrentThreadExecutor already quit or is broken: its thread is no longer waiting in "
+            "run_until_future(), so the work would never run"
+        )
