@@ -238,8 +238,8 @@ class ThreadLane(WorkQueue):
 class LanePool:
     """Warm `ThreadLane`s for `ThreadSensitiveContext`, so opening a context starts no thread.
 
-    A lane is handed to one context at a time. When the context ends, the lane comes back after it
-    has run everything the context queued, so two contexts never share a thread at the same time.
+    A lane is handed to one context at a time and comes back when the context ends; the next
+    context's work queues behind anything the previous one left, so their work never interleaves.
     Idle lanes above `max_idle`, or idle for `idle_timeout` seconds, are closed.
     """
 
@@ -262,7 +262,8 @@ class LanePool:
         )
 
     def release(self, lane: ThreadLane) -> None:
-        """Give `lane` back; call this on the lane's own thread, after the leaseholder's work."""
+        """Give `lane` back. Work its last leaseholder queued still runs first (the queue is FIFO
+        and that leaseholder posts no more), so the next one never interleaves with it."""
         with self._lock:
             if len(self._idle) < self._max_idle:
                 self._idle.append(lane)
@@ -326,8 +327,7 @@ class LeasedLane:
             self._closed = True
             lane, self._lane = self._lane, None
         if lane is not None:
-            pool = self._pool
-            lane.post(lambda: pool.release(lane))
+            self._pool.release(lane)
 
 
 class ProcessLanes:

@@ -1,0 +1,1047 @@
+"""Tests for asgiref.sync: both directions of the bridge, their contexts, and their failure modes.
+
+Concurrency is checked with events, barriers and recorded threads, never with sleeps or elapsed
+times; a deadlock fails by the per-test timeout (pyproject sets one) instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import gc
+import inspect
+import os
+import signal
+import sys
+import threading
+import traceback
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from asgiref import _hop, _loops
+from asgiref._lanes import PROCESS_LANES
+from asgiref.sync import (
+    AsyncSingleThreadContext,
+    AsyncToSyncInEventLoopError,
+    SyncToAsync,
+    ThreadSensitiveContext,
+    async_to_sync,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
+
+request_id: contextvars.ContextVar[int] = contextvars.ContextVar("request_id", default=0)
+
+
+def current_thread() -> threading.Thread:
+    return threading.current_thread()
+
+
+def run_in_thread(fn: Callable[[], Any]) -> Any:
+    """Run `fn` in a new plain thread, return its result or raise its exception."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = fn()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the thread did not finish"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+# --- wrapping and validation ----------------------------------------------------------------------
+
+
+def test_sync_to_async_call_styles_and_arguments() -> None:
+    def add(a: int, b: int = 0) -> int:
+        return a + b
+
+    @sync_to_async
+    def bare(a: int) -> int:
+        return a * 2
+
+    @sync_to_async(thread_sensitive=False)
+    def configured(a: int) -> int:
+        return a * 3
+
+    async def main() -> tuple[int, int, int]:
+        return await sync_to_async(add)(1, b=2), await bare(5), await configured(5)
+
+    assert asyncio.run(main()) == (3, 10, 15)
+
+
+def test_async_to_sync_call_styles_and_arguments() -> None:
+    async def add(a: int, b: int = 0) -> int:
+        return a + b
+
+    @async_to_sync
+    async def bare(a: int) -> int:
+        return a * 2
+
+    @async_to_sync(force_new_loop=True)
+    async def configured(a: int) -> int:
+        return a * 3
+
+    assert (async_to_sync(add)(1, b=2), bare(5), configured(5)) == (3, 10, 15)
+
+
+def test_wrappers_keep_metadata_and_report_their_kind() -> None:
+    def sync_function() -> int:
+        """Sync doc."""
+        return 1
+
+    async def async_function() -> int:
+        """Async doc."""
+        return 1
+
+    to_async = sync_to_async(sync_function)
+    to_sync = async_to_sync(async_function)
+    assert (to_async.__name__, to_async.__doc__) == ("sync_function", "Sync doc.")  # type: ignore[attr-defined]
+    assert to_async.__wrapped__ is sync_function  # type: ignore[attr-defined]
+    assert (to_sync.__name__, to_sync.__doc__) == ("async_function", "Async doc.")  # type: ignore[attr-defined]
+    assert to_sync.__wrapped__ is async_function  # type: ignore[attr-defined]
+    assert inspect.iscoroutinefunction(to_async)
+    assert iscoroutinefunction(to_async)
+    assert asyncio.iscoroutinefunction(to_async)
+    assert not inspect.iscoroutinefunction(to_sync)
+    assert not iscoroutinefunction(to_sync)
+
+
+def test_async_to_sync_of_a_marked_function_is_not_marked() -> None:
+    async def coroutine_function() -> None:
+        pass
+
+    def returns_coroutine() -> Awaitable[None]:
+        return coroutine_function()
+
+    marked = markcoroutinefunction(returns_coroutine)
+    assert iscoroutinefunction(marked)
+    assert not iscoroutinefunction(async_to_sync(marked))
+    assert async_to_sync(marked)() is None
+
+
+def test_iscoroutinefunction_sees_through_partials_and_methods() -> None:
+    async def coroutine_function(a: int) -> int:
+        return a
+
+    class Thing:
+        async def method(self) -> None:
+            pass
+
+        def sync_method(self) -> None:
+            pass
+
+    assert iscoroutinefunction(coroutine_function)
+    assert iscoroutinefunction(functools.partial(coroutine_function, 1))
+    assert iscoroutinefunction(Thing().method)
+    assert not iscoroutinefunction(Thing().sync_method)
+    assert not iscoroutinefunction(lambda: None)
+
+
+def test_wrappers_work_as_methods() -> None:
+    class Counter:
+        def __init__(self) -> None:
+            self.count = 0
+
+        @sync_to_async
+        def increment(self, by: int) -> int:
+            self.count += by
+            return self.count
+
+        @async_to_sync
+        async def increment_from_sync(self, by: int) -> int:
+            self.count += by
+            return self.count
+
+    counter = Counter()
+    assert asyncio.run(counter.increment(2)) == 2
+    assert counter.increment_from_sync(3) == 5
+    assert inspect.iscoroutinefunction(counter.increment)
+
+
+def test_sync_to_async_refuses_async_callables() -> None:
+    async def coroutine_function() -> None:
+        pass
+
+    class AsyncCallable:
+        async def __call__(self) -> None:
+            pass
+
+    async def async_generator() -> AsyncIterator[int]:
+        yield 1
+
+    for bad in (coroutine_function, AsyncCallable(), functools.partial(coroutine_function)):
+        with pytest.raises(TypeError, match="can only be applied to sync functions"):
+            sync_to_async(bad)
+    with pytest.raises(TypeError, match="can only be applied to sync functions"):
+        sync_to_async(async_generator)
+
+
+def test_sync_to_async_refuses_generator_functions() -> None:
+    def generator() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"cannot wrap the generator function .*list\(generator\)"):
+        sync_to_async(generator)
+
+
+def test_sync_to_async_refuses_executor_with_thread_sensitive() -> None:
+    with ThreadPoolExecutor(1) as executor:
+        with pytest.raises(TypeError, match="executor must not be given with thread_sensitive"):
+            sync_to_async(lambda: None, executor=executor)
+        with pytest.raises(TypeError, match="executor must not be given with thread_sensitive"):
+            SyncToAsync(lambda: None, thread_sensitive=True, executor=executor)
+
+
+def test_wrappers_refuse_non_callables() -> None:
+    with pytest.raises(TypeError, match="not callable"):
+        sync_to_async(42)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="not callable"):
+        async_to_sync(42)  # type: ignore[call-overload]
+
+
+def test_async_to_sync_refuses_generator_functions() -> None:
+    async def async_generator() -> AsyncIterator[int]:
+        yield 1
+
+    def generator() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="cannot wrap the generator function"):
+        async_to_sync(async_generator)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot wrap the generator function"):
+        async_to_sync(generator)  # type: ignore[arg-type]
+
+
+def test_async_to_sync_accepts_callables_returning_awaitables_with_a_warning() -> None:
+    async def coroutine_function() -> int:
+        return 7
+
+    def returns_awaitable() -> Awaitable[int]:
+        return coroutine_function()
+
+    with pytest.warns(UserWarning, match="non-async-marked callable"):
+        wrapper = async_to_sync(returns_awaitable)
+    assert wrapper() == 7
+
+
+def test_async_to_sync_of_a_sync_function_raises_type_error_on_call() -> None:
+    def plain() -> int:
+        return 1
+
+    with pytest.warns(UserWarning, match="non-async-marked callable"):
+        wrapper: Callable[[], object] = async_to_sync(plain)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"expected .* to return an awaitable, but it returned int"):
+        wrapper()
+
+
+def test_async_to_sync_in_a_running_loop_thread_says_to_await() -> None:
+    async def inner() -> None:
+        pass
+
+    async def main() -> None:
+        with pytest.raises(AsyncToSyncInEventLoopError, match="just await the async function"):
+            async_to_sync(inner)()
+
+    asyncio.run(main())
+    assert issubclass(AsyncToSyncInEventLoopError, RuntimeError)
+
+
+# --- results, exceptions, exc_info ----------------------------------------------------------------
+
+
+def test_exceptions_propagate_unchanged_with_traceback() -> None:
+    class Boom(Exception):
+        pass
+
+    error = Boom("sync")
+
+    def fails_sync() -> None:
+        raise error
+
+    async def fails_async() -> None:
+        raise Boom("async")
+
+    async def main() -> None:
+        with pytest.raises(Boom) as info:
+            await sync_to_async(fails_sync)()
+        assert info.value is error
+        frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+        assert "fails_sync" in frames
+
+    asyncio.run(main())
+    with pytest.raises(Boom, match="async") as info:
+        async_to_sync(fails_async)()
+    assert "fails_async" in [f.name for f in traceback.extract_tb(info.value.__traceback__)]
+
+
+def test_exception_being_handled_is_visible_across_the_bridge() -> None:
+    def current_exception() -> BaseException | None:
+        return sys.exc_info()[1]
+
+    async def current_exception_async() -> BaseException | None:
+        return sys.exc_info()[1]
+
+    handled = ValueError("handled")
+
+    async def main() -> tuple[BaseException | None, BaseException | None]:
+        try:
+            raise handled
+        except ValueError:
+            inside = await sync_to_async(current_exception)()
+        return inside, await sync_to_async(current_exception)()
+
+    assert asyncio.run(main()) == (handled, None)
+    handled_in_sync = KeyError("handled")
+    try:
+        raise handled_in_sync
+    except KeyError:
+        seen = async_to_sync(current_exception_async)()
+    assert seen is handled_in_sync
+
+
+# --- where things run -----------------------------------------------------------------------------
+
+
+def test_thread_sensitive_calls_share_one_thread_outside_any_context() -> None:
+    async def main() -> set[threading.Thread]:
+        return {await sync_to_async(current_thread)() for _ in range(5)}
+
+    threads = asyncio.run(main()) | asyncio.run(main())
+    assert len(threads) == 1
+    assert threads != {threading.main_thread()}
+
+
+def test_thread_sensitive_calls_inside_async_to_sync_come_back_to_the_calling_thread() -> None:
+    async def inner() -> threading.Thread:
+        return await sync_to_async(current_thread)()
+
+    def caller() -> tuple[threading.Thread, threading.Thread]:
+        return threading.current_thread(), async_to_sync(inner)()
+
+    outer, inner_thread = run_in_thread(caller)
+    assert inner_thread is outer
+    assert async_to_sync(inner)() is threading.main_thread()
+
+
+def test_async_to_sync_inside_sync_to_async_runs_on_the_outer_loop() -> None:
+    async def loop_of_inner() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def sync_part() -> asyncio.AbstractEventLoop:
+        return async_to_sync(loop_of_inner)()
+
+    async def main() -> None:
+        assert await sync_to_async(sync_part)() is asyncio.get_running_loop()
+        assert await sync_to_async(sync_part, thread_sensitive=False)() is (
+            asyncio.get_running_loop()
+        )
+
+    asyncio.run(main())
+
+
+def test_thread_sensitive_inside_a_non_sensitive_thread_comes_back_to_it() -> None:
+    async def inner() -> threading.Thread:
+        return await sync_to_async(current_thread)()
+
+    def sync_part() -> tuple[threading.Thread, threading.Thread]:
+        return threading.current_thread(), async_to_sync(inner)()
+
+    async def main() -> tuple[threading.Thread, threading.Thread]:
+        return await sync_to_async(sync_part, thread_sensitive=False)()
+
+    worker, inner_thread = asyncio.run(main())
+    assert inner_thread is worker
+
+
+def test_deep_nesting_stays_on_one_sync_thread() -> None:
+    def sync_level(depth: int) -> list[threading.Thread]:
+        here = threading.current_thread()
+        if depth == 0:
+            return [here]
+        return [here, *async_to_sync(async_level)(depth - 1)]
+
+    async def async_level(depth: int) -> list[threading.Thread]:
+        return await sync_to_async(sync_level)(depth)
+
+    threads = run_in_thread(lambda: sync_level(8))
+    assert len(threads) == 9
+    assert len(set(threads)) == 1
+
+
+def test_thread_sensitive_false_uses_the_given_executor_or_the_default_one() -> None:
+    with ThreadPoolExecutor(1, thread_name_prefix="custom") as executor:
+
+        async def main() -> tuple[str, str]:
+            custom = await sync_to_async(
+                current_thread, thread_sensitive=False, executor=executor
+            )()
+            default = await sync_to_async(current_thread, thread_sensitive=False)()
+            return custom.name, default.name
+
+        custom, default = asyncio.run(main())
+    assert custom.startswith("custom")
+    assert default.startswith("asyncio")
+
+
+def test_single_thread_executor_can_be_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ThreadPoolExecutor(1, thread_name_prefix="replacement") as executor:
+        monkeypatch.setattr(SyncToAsync, "single_thread_executor", executor)
+
+        async def main() -> str:
+            return (await sync_to_async(current_thread)()).name
+
+        assert asyncio.run(main()).startswith("replacement")
+
+
+def test_thread_handler_can_be_overridden_and_runs_in_the_worker_thread() -> None:
+    seen: list[tuple[str, threading.Thread, tuple[Any, ...], dict[str, Any]]] = []
+
+    class DatabaseSyncToAsync(SyncToAsync[Any, Any]):
+        def thread_handler(self, loop: asyncio.AbstractEventLoop, *args: Any, **kwargs: Any) -> Any:
+            seen.append(("before", threading.current_thread(), args, kwargs))
+            try:
+                return super().thread_handler(loop, *args, **kwargs)
+            finally:
+                seen.append(("after", threading.current_thread(), args, kwargs))
+
+    def work(a: int, b: int) -> tuple[int, threading.Thread]:
+        return a + b, threading.current_thread()
+
+    async def main() -> tuple[int, threading.Thread]:
+        result: tuple[int, threading.Thread] = await DatabaseSyncToAsync(work)(1, b=2)
+        return result
+
+    total, thread = asyncio.run(main())
+    assert total == 3
+    assert seen == [("before", thread, (1,), {"b": 2}), ("after", thread, (1,), {"b": 2})]
+    assert thread is not threading.main_thread()
+
+
+# --- ThreadSensitiveContext -----------------------------------------------------------------------
+
+
+def test_thread_sensitive_context_gives_each_context_its_own_thread() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+
+    def meet() -> threading.Thread:
+        barrier.wait()  # both contexts must run at the same time, or this times out
+        return threading.current_thread()
+
+    async def request() -> tuple[threading.Thread, threading.Thread]:
+        async with ThreadSensitiveContext():
+            first = await sync_to_async(meet)()
+            second = await sync_to_async(current_thread)()
+            return first, second
+
+    async def main() -> list[tuple[threading.Thread, threading.Thread]]:
+        return list(await asyncio.gather(request(), request()))
+
+    (a1, a2), (b1, b2) = asyncio.run(main())
+    assert a1 is a2
+    assert b1 is b2
+    assert a1 is not b1
+
+
+def test_nested_thread_sensitive_contexts_use_the_outermost() -> None:
+    async def main() -> tuple[threading.Thread, threading.Thread, threading.Thread]:
+        async with ThreadSensitiveContext():
+            outer = await sync_to_async(current_thread)()
+            async with ThreadSensitiveContext():
+                inner = await sync_to_async(current_thread)()
+            after = await sync_to_async(current_thread)()
+        return outer, inner, after
+
+    outer, inner, after = asyncio.run(main())
+    assert outer is inner is after
+
+
+def test_thread_sensitive_context_threads_are_reused_not_restarted() -> None:
+    async def main() -> set[threading.Thread]:
+        threads = set()
+        for _ in range(20):
+            async with ThreadSensitiveContext():
+                threads.add(await sync_to_async(current_thread)())
+        return threads
+
+    assert len(asyncio.run(main())) == 1
+
+
+def test_thread_sensitive_context_with_executor() -> None:
+    with ThreadPoolExecutor(1, thread_name_prefix="context-executor") as executor:
+        context = ThreadSensitiveContext(executor=executor)
+        leftover: list[asyncio.Task[threading.Thread]] = []
+
+        async def main() -> str:
+            ready = asyncio.Event()
+            async with context:
+                name = (await sync_to_async(current_thread)()).name
+
+                async def later() -> threading.Thread:
+                    await ready.wait()
+                    return await sync_to_async(current_thread)()
+
+                leftover.append(asyncio.create_task(later()))
+            ready.set()
+            with pytest.raises(RuntimeError, match="has already exited"):
+                await leftover[0]
+            with pytest.raises(RuntimeError, match="entered only once"):
+                async with context:
+                    pass
+            return name
+
+        assert asyncio.run(main()).startswith("context-executor")
+        # The context did not shut the executor down.
+        assert executor.submit(lambda: 5).result(timeout=10) == 5
+
+
+def test_task_outliving_a_thread_sensitive_context_still_runs() -> None:
+    async def main() -> threading.Thread:
+        ready = asyncio.Event()
+
+        async def later() -> threading.Thread:
+            await ready.wait()
+            return await sync_to_async(current_thread)()
+
+        async with ThreadSensitiveContext():
+            task = asyncio.create_task(later())
+        ready.set()
+        return await task
+
+    assert isinstance(asyncio.run(main()), threading.Thread)
+
+
+# --- loops used by async_to_sync ------------------------------------------------------------------
+
+
+def test_async_to_sync_from_one_thread_reuses_its_loop_so_loop_bound_objects_work() -> None:
+    holder: dict[str, asyncio.Queue[int]] = {}
+
+    async def create() -> asyncio.AbstractEventLoop:
+        holder["queue"] = asyncio.Queue()
+        return asyncio.get_running_loop()
+
+    async def use() -> tuple[asyncio.AbstractEventLoop, int]:
+        await holder["queue"].put(1)
+        return asyncio.get_running_loop(), await holder["queue"].get()
+
+    def caller() -> tuple[asyncio.AbstractEventLoop, asyncio.AbstractEventLoop, int]:
+        first = async_to_sync(create)()
+        second, value = async_to_sync(use)()
+        return first, second, value
+
+    first, second, value = run_in_thread(caller)
+    assert first is second
+    assert value == 1
+
+
+def test_force_new_loop_gives_a_fresh_loop_and_cancels_leftover_tasks() -> None:
+    cancelled = threading.Event()
+
+    async def leave_a_task() -> asyncio.AbstractEventLoop:
+        async def forever() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        asyncio.get_running_loop().create_task(forever())
+        await asyncio.sleep(0)
+        return asyncio.get_running_loop()
+
+    first = async_to_sync(leave_a_task, force_new_loop=True)()
+    assert cancelled.is_set()
+    assert first.is_closed()
+    second = async_to_sync(leave_a_task, force_new_loop=True)()
+    assert second is not first
+
+
+def test_tasks_left_running_by_a_call_keep_running_until_a_later_call() -> None:
+    async def start() -> asyncio.Task[int]:
+        async def background() -> int:
+            await asyncio.sleep(0)
+            return await sync_to_async(lambda: 42)()
+
+        return asyncio.create_task(background())
+
+    async def finish(task: asyncio.Task[int]) -> int:
+        return await task
+
+    def caller() -> int:
+        task = async_to_sync(start)()
+        return async_to_sync(finish)(task)
+
+    assert run_in_thread(caller) == 42
+
+
+def test_task_created_in_one_call_is_served_by_the_same_world_in_a_later_call() -> None:
+    # A sync function makes two async_to_sync calls: the first starts a task whose
+    # thread-sensitive call can only run while the function waits in the second.
+    def sync_part() -> tuple[threading.Thread, threading.Thread]:
+        release = threading.Event()
+
+        async def start() -> asyncio.Task[threading.Thread]:
+            async def background() -> threading.Thread:
+                await asyncio.get_running_loop().run_in_executor(None, release.wait)
+                return await sync_to_async(current_thread)()
+
+            return asyncio.create_task(background())
+
+        task = async_to_sync(start)()
+        release.set()
+
+        async def finish() -> threading.Thread:
+            return await task
+
+        return threading.current_thread(), async_to_sync(finish)()
+
+    async def main() -> tuple[threading.Thread, threading.Thread]:
+        return await sync_to_async(sync_part)()
+
+    here, background_thread = asyncio.run(main())
+    assert background_thread is here
+
+
+def test_tasks_created_in_inner_levels_can_be_awaited_by_outer_ones() -> None:
+    async def innermost() -> asyncio.Task[threading.Thread]:
+        async def job() -> threading.Thread:
+            await asyncio.sleep(0)
+            return await sync_to_async(current_thread)()
+
+        return asyncio.create_task(job())
+
+    def middle() -> asyncio.Task[threading.Thread]:
+        return async_to_sync(innermost)()
+
+    async def outer() -> threading.Thread:
+        task = await sync_to_async(middle)()
+        return await task
+
+    assert isinstance(asyncio.run(outer()), threading.Thread)
+    assert isinstance(run_in_thread(lambda: async_to_sync(outer)()), threading.Thread)
+
+
+def test_per_thread_loop_ends_with_its_thread() -> None:
+    async def loop_thread() -> threading.Thread:
+        return threading.current_thread()
+
+    loop_threads: list[threading.Thread] = []
+    caller = threading.Thread(target=lambda: loop_threads.append(async_to_sync(loop_thread)()))
+    caller.start()
+    caller.join(10)
+    gc.collect()
+    (loop_thread_of_caller,) = loop_threads
+    loop_thread_of_caller.join(10)
+    assert not loop_thread_of_caller.is_alive()
+
+
+def test_async_single_thread_context_runs_every_call_on_one_loop() -> None:
+    async def where() -> tuple[threading.Thread, asyncio.AbstractEventLoop]:
+        return threading.current_thread(), asyncio.get_running_loop()
+
+    with AsyncSingleThreadContext():
+        first = async_to_sync(where)()
+        with AsyncSingleThreadContext():
+            nested = async_to_sync(where)()
+        second = async_to_sync(where)()
+    assert first == nested == second
+    first[0].join(10)
+    assert not first[0].is_alive()
+    assert first[1].is_closed()
+
+
+def test_async_single_thread_context_is_shared_by_threads_that_inherit_the_context() -> None:
+    async def where() -> threading.Thread:
+        return threading.current_thread()
+
+    with AsyncSingleThreadContext():
+        here = async_to_sync(where)()
+        context = contextvars.copy_context()
+        there = run_in_thread(lambda: context.run(async_to_sync(where)))
+    assert here is there
+
+
+# --- context variables ----------------------------------------------------------------------------
+
+
+def test_context_flows_into_and_back_out_of_sync_to_async() -> None:
+    def sync_part() -> int:
+        seen = request_id.get()
+        request_id.set(seen + 1)
+        return seen
+
+    async def main() -> tuple[int, int]:
+        request_id.set(10)
+        seen = await sync_to_async(sync_part)()
+        return seen, request_id.get()
+
+    assert asyncio.run(main()) == (10, 11)
+
+
+def test_context_flows_into_and_back_out_of_async_to_sync() -> None:
+    async def async_part() -> int:
+        seen = request_id.get()
+        request_id.set(seen + 1)
+        return seen
+
+    def caller() -> tuple[int, int]:
+        request_id.set(20)
+        seen = async_to_sync(async_part)()
+        return seen, request_id.get()
+
+    assert run_in_thread(caller) == (20, 21)
+
+
+def test_context_flows_through_nested_hops_both_ways() -> None:
+    def innermost() -> None:
+        request_id.set(request_id.get() * 10)
+
+    async def middle() -> None:
+        request_id.set(request_id.get() + 1)
+        await sync_to_async(innermost)()
+
+    def outer() -> None:
+        async_to_sync(middle)()
+
+    async def main() -> int:
+        request_id.set(4)
+        await sync_to_async(outer)()
+        return request_id.get()
+
+    assert asyncio.run(main()) == 50
+
+
+def test_sync_to_async_runs_in_a_given_context() -> None:
+    given = contextvars.copy_context()
+    given.run(request_id.set, 99)
+
+    async def main() -> tuple[int, int]:
+        request_id.set(1)
+        seen = await sync_to_async(request_id.get, context=given)()
+        return seen, given[request_id]
+
+    assert asyncio.run(main()) == (99, 99)
+
+
+def test_bridge_state_never_leaks_into_the_callers_context() -> None:
+    async def inner() -> None:
+        await sync_to_async(lambda: None)()
+
+    def sync_part() -> None:
+        async_to_sync(inner)()
+
+    async def main() -> None:
+        await sync_to_async(sync_part)()
+        async with ThreadSensitiveContext():
+            await sync_to_async(sync_part)()
+        assert _hop.CURRENT_LANE.get() is None
+        assert _hop.SENSITIVE_CONTEXT.get() is None
+
+    asyncio.run(main())
+    run_in_thread(lambda: async_to_sync(inner)())
+    assert _hop.CURRENT_LANE.get() is None
+
+
+def test_keep_alive_requests_sharing_one_parent_context_all_succeed() -> None:
+    # uvicorn runs every request of a keep-alive connection in a copy of one context; in the
+    # original asgiref about half of these failed with "CurrentThreadExecutor already quit".
+    async def leaf() -> int:
+        return await sync_to_async(lambda: request_id.get())()
+
+    def view() -> int:
+        return async_to_sync(leaf)()
+
+    async def handle(number: int) -> int:
+        request_id.set(number)
+        async with ThreadSensitiveContext():
+            result = await sync_to_async(view)()
+        return result + await sync_to_async(view)()
+
+    async def connection() -> list[int]:
+        parent = contextvars.copy_context()
+        results = []
+        for number in range(200):
+            task = parent.copy().run(asyncio.get_running_loop().create_task, handle(number))
+            results.append(await task)
+            # What a leaky bridge copies back lands in the parent: copy it like a server would.
+            parent = contextvars.copy_context()
+        return results
+
+    assert asyncio.run(connection()) == [2 * n for n in range(200)]
+
+
+# --- cancellation ---------------------------------------------------------------------------------
+
+
+def test_cancelled_sync_to_async_waits_for_the_thread_then_raises_cancelled() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    finished: list[str] = []
+
+    def blocking() -> str:
+        started.set()
+        release.wait(10)
+        finished.append("done")
+        return "result nobody wants"
+
+    async def main() -> None:
+        task = asyncio.create_task(sync_to_async(blocking)())
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        task.cancel()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not task.done(), "the cancelled call returned while its thread still ran"
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished == ["done"]
+        # The lane is free again.
+        assert await sync_to_async(lambda: 5)() == 5
+
+    asyncio.run(main())
+
+
+def test_error_raised_after_cancellation_reaches_the_exception_handler() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    reported: list[BaseException] = []
+
+    def blocking() -> None:
+        started.set()
+        release.wait(10)
+        raise ValueError("late failure")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: reported.append(context["exception"])
+        )
+        task = asyncio.create_task(sync_to_async(blocking)())
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        task.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert [str(error) for error in reported] == ["late failure"]
+
+
+def test_cancellation_is_forwarded_into_async_to_sync_calls_of_the_thread() -> None:
+    inner_started = threading.Event()
+    seen_in_thread: list[type[BaseException]] = []
+
+    async def waits_forever() -> None:
+        inner_started.set()
+        await asyncio.Event().wait()
+
+    def sync_part() -> None:
+        try:
+            async_to_sync(waits_forever)()
+        except BaseException as error:
+            seen_in_thread.append(type(error))
+            raise
+
+    async def main() -> None:
+        task = asyncio.create_task(sync_to_async(sync_part)())
+        await asyncio.get_running_loop().run_in_executor(None, inner_started.wait)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert seen_in_thread == [asyncio.CancelledError]
+
+
+def test_timeout_around_sync_to_async_raises_timeout() -> None:
+    release = threading.Event()
+
+    def blocking() -> None:
+        release.wait(10)
+
+    async def main() -> None:
+        async def release_soon() -> None:
+            await asyncio.sleep(0.05)
+            release.set()
+
+        helper = asyncio.create_task(release_soon())
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(sync_to_async(blocking)(), timeout=0.01)
+        await helper
+
+    asyncio.run(main())
+
+
+# --- loops that stop --------------------------------------------------------------------------
+
+
+def test_wrappers_built_under_one_loop_work_under_later_loops() -> None:
+    wrappers: dict[str, Any] = {}
+
+    async def build() -> None:
+        async def coroutine_function() -> asyncio.AbstractEventLoop:
+            return asyncio.get_running_loop()
+
+        wrappers["to_async"] = sync_to_async(current_thread)
+        wrappers["to_sync"] = async_to_sync(coroutine_function)
+
+    asyncio.run(build())
+
+    async def use() -> threading.Thread:
+        result: threading.Thread = await wrappers["to_async"]()
+        return result
+
+    assert isinstance(asyncio.run(use()), threading.Thread)
+    assert not wrappers["to_sync"]().is_closed()
+    assert run_in_thread(wrappers["to_sync"]) is not None
+
+
+def test_async_to_sync_after_the_outer_loop_stopped_uses_its_own_loop() -> None:
+    loop = asyncio.new_event_loop()
+    loop_stopped = threading.Event()
+
+    async def where() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    inner_done = threading.Event()
+
+    def sync_part() -> asyncio.AbstractEventLoop:
+        loop.call_soon_threadsafe(loop.stop)
+        loop_stopped.wait(10)
+        try:
+            return async_to_sync(where)()
+        finally:
+            inner_done.set()
+
+    try:
+        task = loop.create_task(sync_to_async(sync_part)())
+        loop.run_forever()
+        loop_stopped.set()
+        assert inner_done.wait(10), "async_to_sync waited for a stopped loop"
+        used = loop.run_until_complete(task)
+        assert used is not loop
+    finally:
+        loop.close()
+
+
+def test_a_coroutine_sent_to_a_loop_that_stopped_is_withdrawn() -> None:
+    stopped_loop = asyncio.new_event_loop()
+    try:
+
+        async def never_runs() -> None:
+            raise AssertionError("ran on a stopped loop")
+
+        def attempt() -> None:
+            lane, _ = _hop.enter_sync_world()
+            call = _hop.LoopCall(stopped_loop, never_runs, (), {}, lane, None)
+            with pytest.raises(_hop.LoopGoneError, match="stopped before it could run"):
+                call.run(watch_loop=True)
+            assert call.withdrawn
+
+        run_in_thread(attempt)
+    finally:
+        stopped_loop.close()
+
+
+shared_to_async = sync_to_async(current_thread)
+
+
+@pytest.mark.asyncio
+async def test_pytest_asyncio_loop_first() -> None:
+    assert isinstance(await shared_to_async(), threading.Thread)
+
+
+@pytest.mark.asyncio
+async def test_pytest_asyncio_loop_second_after_the_first_loop_closed() -> None:
+    assert isinstance(await shared_to_async(), threading.Thread)
+
+    def nested() -> threading.Thread:
+        return async_to_sync(shared_to_async)()
+
+    assert isinstance(await sync_to_async(nested)(), threading.Thread)
+
+
+# --- stress and threads ---------------------------------------------------------------------------
+
+
+def _asgiref_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith(("asgiref", "asyncio"))}
+
+
+def test_hundreds_of_concurrent_nested_calls_finish_and_leave_no_thread_behind() -> None:
+    before = _asgiref_threads()
+
+    async def leaf(number: int) -> int:
+        await asyncio.sleep(0)
+        return await sync_to_async(lambda: number)()
+
+    def middle(number: int) -> int:
+        return async_to_sync(leaf)(number) + 1
+
+    async def request(number: int) -> int:
+        if number % 2:
+            async with ThreadSensitiveContext():
+                return await sync_to_async(middle)(number)
+        return await sync_to_async(middle, thread_sensitive=False)(number)
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(request(n) for n in range(300))))
+
+    assert asyncio.run(main()) == [n + 1 for n in range(300)]
+
+    def plain_thread_caller(number: int) -> int:
+        return async_to_sync(leaf)(number)
+
+    callers = [threading.Thread(target=plain_thread_caller, args=(n,)) for n in range(30)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(30)
+    gc.collect()
+
+    # Loop threads of finished callers end by themselves; pooled lanes end when the pool closes.
+    PROCESS_LANES.pool.close(timeout=10)
+    own_loop = _loops._per_thread.loop_thread
+    for thread in _loops.REGISTRY.threads():
+        if thread not in before and (own_loop is None or thread is not own_loop.thread):
+            thread.join(10)
+    left = _asgiref_threads() - before
+    allowed = {PROCESS_LANES.main.thread}
+    if own_loop is not None:
+        allowed.add(own_loop.thread)
+    assert left - allowed == set()
+
+
+def test_fork_child_does_not_inherit_a_dead_loop() -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+
+    async def where() -> int:
+        return os.getpid()
+
+    assert async_to_sync(where)() == os.getpid()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, on 3.12+
+        pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)  # a hang in the child must not hang the test
+        code = 1
+        try:
+            code = 0 if async_to_sync(where)() == os.getpid() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
