@@ -1,0 +1,79 @@
+"""Pins the public API: every public name importable, main signatures unchanged."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import asgiref
+
+PUBLIC_NAMES = {
+    "asgiref.sync": [
+        "AsyncSingleThreadContext",
+        "AsyncToSync",
+        "SyncToAsync",
+        "ThreadSensitiveContext",
+        "async_to_sync",
+        "iscoroutinefunction",
+        "markcoroutinefunction",
+        "sync_to_async",
+    ],
+    "asgiref.local": ["Local"],
+    "asgiref.current_thread_executor": ["CurrentThreadExecutor"],
+}
+
+
+@pytest.mark.parametrize(("module_name", "names"), PUBLIC_NAMES.items())
+def test_public_names_are_importable_and_listed(module_name: str, names: list[str]) -> None:
+    module = importlib.import_module(module_name)
+    for name in names:
+        assert hasattr(module, name), f"{module_name}.{name} is missing"
+        assert name in module.__all__
+
+
+def test_version_is_a_3_13_release() -> None:
+    assert asgiref.__version__.startswith("3.13.")
+
+
+def signature_of(obj: object) -> str:
+    return str(inspect.signature(obj))  # type: ignore[arg-type]
+
+
+def test_main_signatures() -> None:
+    from asgiref.current_thread_executor import CurrentThreadExecutor
+    from asgiref.local import Local
+    from asgiref.sync import (
+        AsyncToSync,
+        SyncToAsync,
+        ThreadSensitiveContext,
+        async_to_sync,
+        sync_to_async,
+    )
+
+    assert signature_of(sync_to_async) == (
+        "(func: 'Callable[_P, _R] | None' = None, *, thread_sensitive: 'bool' = True, "
+        "executor: 'Executor | None' = None, context: 'contextvars.Context | None' = None) "
+        "-> 'SyncToAsync[_P, _R] | Callable[[Callable[_P, _R]], SyncToAsync[_P, _R]]'"
+    )
+    parameters = inspect.signature(async_to_sync).parameters
+    assert list(parameters) == ["awaitable", "force_new_loop"]
+    assert parameters["force_new_loop"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert list(inspect.signature(SyncToAsync).parameters) == [
+        "func",
+        "thread_sensitive",
+        "executor",
+        "context",
+    ]
+    assert list(inspect.signature(AsyncToSync).parameters) == ["awaitable", "force_new_loop"]
+    assert list(inspect.signature(SyncToAsync.thread_handler).parameters) == [
+        "self",
+        "loop",
+        "args",
+        "kwargs",
+    ]
+    executor_parameter = inspect.signature(ThreadSensitiveContext).parameters["executor"]
+    assert executor_parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    assert list(inspect.signature(Local).parameters) == ["thread_critical"]
+    assert list(inspect.signature(CurrentThreadExecutor).parameters) == ["old_executor"]
