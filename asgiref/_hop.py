@@ -114,23 +114,50 @@ def _call_while_handling(
 # --- sync_to_async: a sync call on another thread ---------------------------------------------
 
 
-class ThreadCall:
+class _Call:
+    """What both directions share: the callable and its arguments, going one way, and its outcome
+    (a result or an exception), coming back."""
+
+    __slots__ = ("_args", "_error", "_exception", "_fn", "_kwargs", "_result", "loop")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        exception: BaseException | None,
+    ) -> None:
+        self.loop = loop
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        # The exception the caller was handling, re-established on the far side for sys.exc_info().
+        self._exception = exception
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def _drop_request(self) -> None:
+        """Forget the callable and its arguments once called, so they die with the call."""
+        self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+
+    def _outcome(self) -> Any:
+        """Return the result, or raise the exception, of the finished call (once)."""
+        error = self._error
+        if error is not None:
+            self._error = None
+            try:
+                raise error
+            finally:
+                del error
+        result, self._result = self._result, None
+        return result
+
+
+class ThreadCall(_Call):
     """One sync call run on another thread for a task that awaits it on `loop`."""
 
-    __slots__ = (
-        "_args",
-        "_context",
-        "_error",
-        "_exception",
-        "_finished",
-        "_fn",
-        "_inner",
-        "_kwargs",
-        "_result",
-        "_waiter",
-        "cancelled",
-        "loop",
-    )
+    __slots__ = ("_context", "_finished", "_inner", "_waiter", "cancelled")
 
     def __init__(
         self,
@@ -141,14 +168,8 @@ class ThreadCall:
         context: contextvars.Context,
         exception: BaseException | None,
     ) -> None:
-        self.loop = loop
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
+        super().__init__(loop, fn, args, kwargs, exception)
         self._context = context
-        self._exception = exception
-        self._result: Any = None
-        self._error: BaseException | None = None
         self._finished = False
         self._waiter: asyncio.Future[None] = loop.create_future()
         # Coroutines the function runs through async_to_sync on `loop`, for forwarding cancellation.
@@ -171,7 +192,7 @@ class ThreadCall:
             self._error = error
         finally:
             state.call, state.lane = outer_call, outer_lane
-            self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+            self._drop_request()
         try:
             self.loop.call_soon_threadsafe(self._finish)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
@@ -201,15 +222,7 @@ class ThreadCall:
         except asyncio.CancelledError:
             await self._outlast_cancellation()
             raise
-        error = self._error
-        if error is not None:
-            self._error = None
-            try:
-                raise error
-            finally:
-                del error
-        result, self._result = self._result, None
-        return result
+        return self._outcome()
 
     async def _outlast_cancellation(self) -> None:
         self.cancelled = True
@@ -277,25 +290,18 @@ def send_thread_sensitive(call: ThreadCall, fallback: Executor) -> None:
 _PENDING, _STARTED, _WITHDRAWN, _DONE = range(4)
 
 
-class LoopCall:
+class LoopCall(_Call):
     """One coroutine function called on an event loop for a sync thread that waits for it."""
 
     __slots__ = (
-        "_args",
         "_cancel_requested",
         "_context",
-        "_error",
-        "_exception",
         "_final_context",
-        "_fn",
-        "_kwargs",
         "_lane",
         "_lock",
         "_parent",
-        "_result",
         "_state",
         "_task",
-        "loop",
     )
 
     def __init__(
@@ -307,20 +313,14 @@ class LoopCall:
         lane: CurrentThreadExecutor,
         exception: BaseException | None,
     ) -> None:
-        self.loop = loop
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
+        super().__init__(loop, fn, args, kwargs, exception)
         self._lane = lane
-        self._exception = exception
         self._context = contextvars.copy_context()
         self._parent = THREAD.call
         self._state = _PENDING
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._cancel_requested = False
-        self._result: Any = None
-        self._error: BaseException | None = None
         self._final_context: contextvars.Context | None = None
 
     def run(self, watch_loop: bool) -> Any:
@@ -339,14 +339,7 @@ class LoopCall:
             raise
         if self._final_context is not None:
             carry_back(self._final_context)
-        error = self._error
-        if error is not None:
-            self._error = None
-            try:
-                raise error
-            finally:
-                del error
-        return self._result
+        return self._outcome()
 
     @property
     def withdrawn(self) -> bool:
@@ -406,7 +399,7 @@ class LoopCall:
         finally:
             CURRENT_LANE.reset(token)
             self._final_context = contextvars.copy_context()
-            self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+            self._drop_request()
             parent = self._parent
             if parent is not None:
                 parent._inner.discard(self)
