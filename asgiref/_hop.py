@@ -47,9 +47,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from ._lanes import WorkQueue
+from ._lanes import BorrowedLane, WorkQueue
 from ._loops import LoopThread, loop_for_this_thread
-from .current_thread_executor import CurrentThreadExecutor
+from ._threadstate import THREAD
 
 logger = logging.getLogger("asgiref.sync")
 
@@ -63,18 +63,7 @@ class LoopGoneError(RuntimeError):
     """The event loop a coroutine was sent to stopped or closed before running it."""
 
 
-class _ThreadState(threading.local):
-    # The ThreadCall this thread is running (the innermost one), if any.
-    call: ThreadCall | None = None
-    # The lane of the sync world this thread is in, while it is in one.
-    lane: CurrentThreadExecutor | None = None
-    # A plain thread's own lane, kept for the thread's lifetime.
-    home_lane: CurrentThreadExecutor | None = None
-
-
-THREAD = _ThreadState()
-
-CURRENT_LANE: contextvars.ContextVar[CurrentThreadExecutor | None] = contextvars.ContextVar(
+CURRENT_LANE: contextvars.ContextVar[BorrowedLane | None] = contextvars.ContextVar(
     "asgiref.sync.current_lane", default=None
 )
 
@@ -179,8 +168,9 @@ class ThreadCall(_Call):
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
         state = THREAD
-        outer_call, outer_lane = state.call, state.lane
+        outer_call, outer_lane, outer_bridged = state.call, state.lane, state.bridged
         state.call = self
+        state.bridged = True
         try:
             if self._exception is None:
                 self._result = self._context.run(self._fn, *self._args, **self._kwargs)
@@ -191,7 +181,7 @@ class ThreadCall(_Call):
         except BaseException as error:
             self._error = error
         finally:
-            state.call, state.lane = outer_call, outer_lane
+            state.call, state.lane, state.bridged = outer_call, outer_lane, outer_bridged
             self._drop_request()
         try:
             self.loop.call_soon_threadsafe(self._finish)
@@ -310,7 +300,7 @@ class LoopCall(_Call):
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        lane: CurrentThreadExecutor,
+        lane: BorrowedLane,
         exception: BaseException | None,
     ) -> None:
         super().__init__(loop, fn, args, kwargs, exception)
@@ -426,7 +416,7 @@ def _checked_awaitable(awaitable: Any, fn: Callable[..., Any]) -> Any:
     return awaitable
 
 
-def enter_sync_world() -> tuple[CurrentThreadExecutor, bool]:
+def enter_sync_world() -> tuple[BorrowedLane, bool]:
     """The lane this thread serves while it waits in async_to_sync, and whether the caller must
     leave the world afterwards (`leave_sync_world`) because the call entered it."""
     state = THREAD
@@ -435,11 +425,11 @@ def enter_sync_world() -> tuple[CurrentThreadExecutor, bool]:
         return lane, False
     if state.call is not None:
         # A ThreadCall picked up from a lane or an executor: a world that lasts as long as it does.
-        lane = state.lane = CurrentThreadExecutor()
+        lane = state.lane = BorrowedLane()
         return lane, False
     lane = state.home_lane
     if lane is None:
-        lane = state.home_lane = CurrentThreadExecutor()
+        lane = state.home_lane = BorrowedLane()
     state.lane = lane
     return lane, True
 

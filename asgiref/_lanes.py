@@ -4,9 +4,9 @@ Thread-sensitive sync code (Django's ORM, anything keeping state in thread-local
 on the same thread as the rest of its "sync world". A lane is how work gets to that thread. There
 are two kinds, sharing one queue and one serving loop (`WorkQueue._serve`):
 
-* A *borrowed* lane is served by a thread that is blocked waiting for something else: a sync thread
-  waiting in `async_to_sync` serves its lane until the coroutine it waits for is done
-  (`WorkQueue.run_until`). `CurrentThreadExecutor` is the public face of this kind.
+* A *borrowed* lane (`BorrowedLane`) is served by a thread that is blocked waiting for something
+  else: a sync thread waiting in `async_to_sync` serves its lane until the coroutine it waits for
+  is done (`WorkQueue.run_until`). `CurrentThreadExecutor` is the public face of this kind.
 * An *owned* lane (`ThreadLane`) has a dedicated thread that serves it until the lane is closed.
   The process-wide lane and the lanes `ThreadSensitiveContext` leases from `LanePool` are owned.
 
@@ -114,13 +114,17 @@ class WorkQueue(Executor):
         is_done: Callable[[], bool],
         poll: Callable[[], None] | None = None,
         poll_interval: float | None = None,
+        *,
+        already_open: bool = False,
     ) -> None:
-        """Open the lane, call `start()`, and serve it on this thread until `is_done()`.
+        """Open the lane (unless `already_open`), call `start()`, and serve it on this thread
+        until `is_done()`.
 
         The lane is open before `start` runs, so work that `start` triggers is never refused.
         Nested calls on the same thread serve the same queue.
         """
-        self._open()
+        if not already_open:
+            self._open()
         try:
             start()
         except BaseException:
@@ -134,6 +138,23 @@ class WorkQueue(Executor):
         if not self.post(_FutureItem(future, fn, args, kwargs)):
             raise RuntimeError(f"{self!r} is not accepting work: it has shut down")
         return future
+
+
+class BorrowedLane(WorkQueue):
+    """A lane served by the thread that made it, while that thread waits in `run_until`. It
+    accepts work only while being served, and can be served again later (by the same thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread = threading.current_thread()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self._thread.name!r}>"
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread that serves this lane."""
+        return self._thread
 
 
 class _FutureItem:

@@ -27,6 +27,8 @@ import threading
 import time
 import weakref
 
+from ._threadstate import THREAD
+
 _fork_generation = 0
 
 
@@ -83,6 +85,7 @@ def _request_stop(loop: asyncio.AbstractEventLoop, generation: int) -> None:
 def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
     """The body of a loop thread. It holds no reference to the `LoopThread` that owns it."""
     asyncio.set_event_loop(loop)
+    THREAD.bridged = True  # everything this thread runs, it runs for async_to_sync callers
     try:
         loop.run_forever()
     finally:

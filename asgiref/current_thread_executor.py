@@ -7,50 +7,46 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ._lanes import WorkQueue, _FutureItem
+from ._lanes import BorrowedLane, _FutureItem
 
 __all__ = ["CurrentThreadExecutor"]
 
 _T = TypeVar("_T")
 
 
-class CurrentThreadExecutor(WorkQueue):
+class CurrentThreadExecutor(BorrowedLane):
     """An `Executor` whose work runs on the thread that created it.
 
-    Work submitted from other threads runs while the creating thread sits in
-    `run_until_future(future)`. Submitting when it is not serving passes the work to
-    `old_executor` (the executor this one stands in for, if any) and otherwise raises
-    `RuntimeError`, instead of queueing work that would never run.
+    Work submitted from other threads, from its creation on, runs while the creating thread sits
+    in `run_until_future(future)`. Once that returns, submitting passes the work to `old_executor`
+    (the executor this one stands in for, if any, while it still serves) or raises `RuntimeError`,
+    instead of queueing work that would never run.
     """
 
     def __init__(self, old_executor: CurrentThreadExecutor | None = None) -> None:
         super().__init__()
-        self._work_thread = threading.current_thread()
         self._old_executor = old_executor
-
-    def __repr__(self) -> str:
-        return f"<CurrentThreadExecutor for {self._work_thread.name!r}>"
-
-    @property
-    def thread(self) -> threading.Thread:
-        """The thread this executor runs work on."""
-        return self._work_thread
+        self._open()  # accept work from birth: it runs once the thread starts serving
+        self._unserved = True
 
     def run_until_future(self, future: Future[Any]) -> None:
         """Run submitted work on this thread until `future` is done."""
-        if threading.current_thread() is not self._work_thread:
+        if threading.current_thread() is not self.thread:
             raise RuntimeError(
                 "CurrentThreadExecutor.run_until_future() must be called from the thread that "
-                f"created the executor ({self._work_thread.name!r})"
+                f"created the executor ({self.thread.name!r})"
             )
-        self.run_until(lambda: future.add_done_callback(self._wake_on_done), future.done)
+        first, self._unserved = self._unserved, False
+        self.run_until(
+            lambda: future.add_done_callback(self._wake_on_done), future.done, already_open=first
+        )
 
     def _wake_on_done(self, _future: Future[Any]) -> None:
         self.wake()
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Queue `fn(*args, **kwargs)` to run on the executor's thread; returns its `Future`."""
-        if threading.current_thread() is self._work_thread:
+        if threading.current_thread() is self.thread:
             raise RuntimeError(
                 "You cannot submit onto CurrentThreadExecutor from its own thread: it would wait "
                 "for itself. Call the function directly instead."
