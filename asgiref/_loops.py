@@ -27,8 +27,6 @@ import threading
 import time
 import weakref
 
-from ._threadstate import THREAD
-
 _fork_generation = 0
 
 
@@ -37,14 +35,14 @@ class _Registry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: dict[threading.Thread, asyncio.AbstractEventLoop] = {}
+        self._running: dict[threading.Thread, StopSwitch] = {}
         # Loops inherited through fork: unusable, and not closeable since their thread is gone.
         # Kept referenced so that their finalizers do not complain about unclosed loops.
         self._orphans: list[asyncio.AbstractEventLoop] = []
 
-    def add(self, thread: threading.Thread, loop: asyncio.AbstractEventLoop) -> None:
+    def add(self, thread: threading.Thread, switch: StopSwitch) -> None:
         with self._lock:
-            self._running[thread] = loop
+            self._running[thread] = switch
 
     def discard(self, thread: threading.Thread) -> None:
         with self._lock:
@@ -59,33 +57,47 @@ class _Registry:
         with self._lock:
             running = list(self._running.items())
         deadline = time.monotonic() + timeout
-        for _thread, loop in running:
-            _request_stop(loop, _fork_generation)
-        for thread, _loop in running:
+        for _thread, switch in running:
+            switch.flip()
+        for thread, _switch in running:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def forget_after_fork(self) -> None:
         global _fork_generation
         _fork_generation += 1
         self._lock = threading.Lock()
-        self._orphans.extend(self._running.values())
+        self._orphans.extend(switch.loop for switch in self._running.values())
         self._running = {}
 
 
 REGISTRY = _Registry()
 
 
-def _request_stop(loop: asyncio.AbstractEventLoop, generation: int) -> None:
-    if generation != _fork_generation:
-        return  # the loop belongs to the parent of a fork; its thread does not exist here
-    with contextlib.suppress(RuntimeError):  # already closed
-        loop.call_soon_threadsafe(loop.stop)
+class StopSwitch:
+    """Stops one loop thread's loop, once, however many ask: its owner (or the owner's
+    finalizer) and the exit hook may both do so, and a second `loop.stop()` arriving while the
+    thread winds the loop down would cut that short."""
+
+    __slots__ = ("_flipped", "_generation", "_lock", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._generation = _fork_generation
+        self._lock = threading.Lock()
+        self._flipped = False
+
+    def flip(self) -> None:
+        with self._lock:
+            if self._flipped or self._generation != _fork_generation:
+                return  # already stopping, or inherited through fork (its thread is gone)
+            self._flipped = True
+        with contextlib.suppress(RuntimeError):  # already closed
+            self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
     """The body of a loop thread. It holds no reference to the `LoopThread` that owns it."""
     asyncio.set_event_loop(loop)
-    THREAD.bridged = True  # everything this thread runs, it runs for async_to_sync callers
     try:
         loop.run_forever()
     finally:
@@ -114,7 +126,12 @@ def _finish(loop: asyncio.AbstractEventLoop) -> None:
                     }
                 )
     loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.run_until_complete(loop.shutdown_default_executor())
+    # Not `loop.shutdown_default_executor()`: it starts a thread, which Python refuses once the
+    # interpreter is shutting down (the exit hook ends loops then). Blocking here is fine: this
+    # thread has nothing else to do.
+    executor = getattr(loop, "_default_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 class LoopThread:
@@ -126,11 +143,12 @@ class LoopThread:
         self._thread = threading.Thread(
             target=_run_until_stopped, args=(self.loop,), name=name, daemon=True
         )
-        REGISTRY.add(self._thread, self.loop)
+        switch = StopSwitch(self.loop)
+        REGISTRY.add(self._thread, switch)
         self._thread.start()
         # Dropping the owner (e.g. when the thread-local holding it goes with its thread) stops
         # the loop; the loop thread then winds down by itself.
-        self._finalizer = weakref.finalize(self, _request_stop, self.loop, self._generation)
+        self._finalizer = weakref.finalize(self, switch.flip)
 
     def __repr__(self) -> str:
         return f"<LoopThread {self._thread.name!r}>"

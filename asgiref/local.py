@@ -3,20 +3,20 @@
 Theory
 ------
 Each attribute name of a `Local` gets a context variable of its own (made on first use). Its
-value is an *entry*: the attribute's value, plus the thread that stored it if it was stored by
-plain sync code (``None`` when stored by async code or by code the bridge runs). A read is one
-dict lookup and one `ContextVar.get`; a write is one `ContextVar.set`, with nothing copied; a
-delete stores "no entry". Consequences:
+value is an *entry*: the attribute's value, plus the flow that stored it (see `_flow`: the thread
+where the work started, which code the bridge runs elsewhere for that work shares). An entry is
+visible only to its own flow. A read is one dict lookup and one `ContextVar.get`; a write is one
+`ContextVar.set`, with nothing copied; a delete stores "no entry". Consequences:
 
 * Values follow the context: code awaited from the setter and tasks it spawns see them, and so
   does code on the far side of `sync_to_async` / `async_to_sync`, whose context is a copy of the
   caller's; the bridge copies changed variables back, so values set there are seen by the caller
   afterwards.
 * Setting or deleting in one context never changes what another context sees.
-* Plain sync threads stay isolated even when a new thread starts with a copy of its parent's
-  context (as threads do on free-threaded Python 3.14): an entry stored by plain sync code on
-  thread A is invisible to plain sync code on any other thread. The bridge is not "another thread"
-  in this sense: code it runs, and async code, see whatever their context carries.
+* Threads stay isolated even when a new thread starts with a copy of its parent's context (as
+  threads do on free-threaded Python 3.14), whether it runs sync code or its own event loop. The
+  same goes for threads that run a copied context by hand (`asyncio.to_thread`, executors): use
+  `sync_to_async` to carry values to a thread. The bridge is not "another thread" in this sense.
 * Nothing refers back to the `Local`, so values are freed with the last context (or, for
   `thread_critical`, the last thread) that holds them; there are no cycles to wait for.
 
@@ -33,21 +33,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._threadstate import THREAD
+from ._flow import ACTING_FOR, current_flow
 
 __all__ = ["Local"]
 
 _get_running_loop = asyncio._get_running_loop
 _get_ident = threading.get_ident
 
-# (the value, the thread that stored it from plain sync code or None); None: no value here.
-_Entry = tuple[Any, int | None]
+# (the value, the flow that stored it); None: no value here.
+_Entry = tuple[Any, int]
 _Var = contextvars.ContextVar[_Entry | None]
-
-
-def _in_plain_sync_code() -> bool:
-    """Whether the caller is sync code that neither an event loop nor the bridge is running."""
-    return not THREAD.bridged and _get_running_loop() is None
 
 
 class _ThreadCriticalVars(dict[str, _Var]):
@@ -89,8 +84,12 @@ class Local:
             if var is not None:
                 entry = var.get()
                 if entry is not None:
-                    owner = entry[1]
-                    if owner is None or owner == _get_ident() or not _in_plain_sync_code():
+                    # `_flow.current_flow() == entry[1]`, inlined: this is every read's path.
+                    ident = _get_ident()
+                    if entry[1] == ident:
+                        return entry[0]
+                    acting = ACTING_FOR.get()
+                    if acting is not None and acting[0] == ident and acting[1] == entry[1]:
                         return entry[0]
         elif _get_running_loop() is None:
             try:
@@ -108,11 +107,11 @@ class Local:
     def __setattr__(self, name: str, value: Any) -> None:
         variables = _vars_of(self)
         if type(variables) is dict:
-            # Entries stored by code the bridge runs belong to no thread. All others belong to
-            # their thread; asking for a running loop is avoided here because on Python 3.11 it
-            # costs more than the rest of a write (it calls getpid), and readers on other
-            # threads that are not plain sync code see foreign entries anyway.
-            owner = None if THREAD.bridged else _get_ident()
+            # `_flow.current_flow()`, inlined: this is every write's path.
+            owner = _get_ident()
+            acting = ACTING_FOR.get()
+            if acting is not None and acting[0] == owner:
+                owner = acting[1]
         elif _get_running_loop() is None:
             variables.storage.__dict__[name] = value  # type: ignore[attr-defined]
             return
@@ -150,10 +149,9 @@ def _visible(variables: dict[str, _Var], entry: _Entry | None) -> bool:
     """Whether the caller may see `entry` (the rules of the module docstring)."""
     if entry is None:
         return False
-    owner = entry[1]
     if type(variables) is _ThreadCriticalVars:
-        return owner == _get_ident()
-    return owner is None or owner == _get_ident() or not _in_plain_sync_code()
+        return entry[1] == _get_ident()
+    return entry[1] == current_flow()
 
 
 def _missing(local: Local, name: str) -> AttributeError:

@@ -315,10 +315,14 @@ class SyncToAsync(Generic[_P, _R]):
         else:
             _hop.send_to_default_executor(loop, call)
         try:
-            result: _R = await call.wait()
-            return result
+            await call.waiter
+        except asyncio.CancelledError:
+            await call.outlast_cancellation()
+            raise
         finally:
             _hop.carry_back(context)
+        result: _R = call.outcome()
+        return result
 
     def __get__(self, parent: Any, objtype: Any = None) -> Callable[..., Coroutine[Any, Any, _R]]:
         bound = functools.partial(self.__call__, parent)

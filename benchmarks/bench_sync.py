@@ -42,10 +42,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -57,18 +57,22 @@ SELFTEST_RESULTS_FILE = BENCH_DIR / "results-sync-selftest.md"
 ORIGINAL_REQUIREMENT = "asgiref==3.13.0"
 ORIGINAL_VERSION = "3.13.0"
 META_FILE = ".bench-meta.json"
+#: Raw per-round worker output of the last run (git-ignored, for digging into a result).
+RAW_FILE = VENVS_DIR / "last-run-sync.json"
 
 #: Prefix of every protocol line a worker prints on stdout.
 LINE_PREFIX = "BENCH-JSON "
-#: A measurement of n iterations is split into at most this many chunks; the time cap is
-#: checked between chunks.
-CHUNKS = 50
+#: A measurement of n iterations is split into at most this many timed chunks (interleaved with
+#: the chunks of the other cases); the time cap is checked between chunks.
+CHUNKS = 25
 #: Inner calls per outer call in the nested cases.
 NESTED_K = 100
 #: Statements per loop iteration in the unrolled micro-benchmarks (Local, floors).
 UNROLL = 10
 #: Concurrent calls per batch in the gather cases.
 BATCH = 1000
+#: Lower bound on any iteration count, so that every measurement has several chunks.
+MIN_ITERS = 5
 #: Hard upper bound on any iteration count (calibration cannot go past it).
 MAX_ITERS = 50_000_000
 
@@ -76,75 +80,19 @@ MAX_ITERS = 50_000_000
 # Worker side: cases
 # --------------------------------------------------------------------------------------------
 
-
-class Timing(NamedTuple):
-    """One measurement: total seconds, iterations done, and the median seconds per iteration
-    over the chunks of the measurement (robust against short stalls of a noisy machine)."""
-
-    elapsed: float
-    done: int
-    median_per_iter: float
-
-
-#: ``run(n, cap)`` runs ``n`` iterations (stopping early once ``cap`` seconds have elapsed) in
-#: at most CHUNKS timed chunks; only the loop itself is timed (not setup or teardown).
-RunFn = Callable[[int, float], Timing]
+#: ``chunk(k)`` runs ``k`` iterations of a case in a fresh setup (event loop, thread, Local...)
+#: and returns the seconds spent in the timed loop alone. Before the timed loop it makes one
+#: untimed call, so that lazily started threads and first-call costs are not timed.
+ChunkFn = Callable[[int], float]
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    run: RunFn
+    chunk: ChunkFn
     ops_per_iter: int = 1
     target: float | None = None
     floor: bool = False
-
-
-def _chunk_size(n: int) -> int:
-    return max(1, -(-n // CHUNKS))  # ceil(n / CHUNKS): at most CHUNKS chunks
-
-
-def _timing(start: float, done: int, per_iter: list[float]) -> Timing:
-    median = statistics.median(per_iter) if per_iter else 0.0
-    return Timing(time.perf_counter() - start, done, median)
-
-
-def _timed_sync(chunk: Callable[[int], object], n: int, cap: float) -> Timing:
-    size = _chunk_size(n)
-    done = 0
-    per_iter: list[float] = []
-    start = time.perf_counter()
-    for _ in range(CHUNKS + 1):
-        if done >= n:
-            break
-        k = min(size, n - done)
-        t0 = time.perf_counter()
-        chunk(k)
-        t1 = time.perf_counter()
-        per_iter.append((t1 - t0) / k)
-        done += k
-        if t1 - start > cap:
-            break
-    return _timing(start, done, per_iter)
-
-
-async def _timed_async(chunk: Callable[[int], Awaitable[object]], n: int, cap: float) -> Timing:
-    size = _chunk_size(n)
-    done = 0
-    per_iter: list[float] = []
-    start = time.perf_counter()
-    for _ in range(CHUNKS + 1):
-        if done >= n:
-            break
-        k = min(size, n - done)
-        t0 = time.perf_counter()
-        await chunk(k)
-        t1 = time.perf_counter()
-        per_iter.append((t1 - t0) / k)
-        done += k
-        if t1 - start > cap:
-            break
-    return _timing(start, done, per_iter)
 
 
 def _in_plain_thread(fn: Callable[[], T], timeout: float) -> T:
@@ -168,6 +116,10 @@ def _in_plain_thread(fn: Callable[[], T], timeout: float) -> T:
     return result
 
 
+#: Seconds a plain thread of one chunk may take before the chunk counts as hung.
+THREAD_TIMEOUT = 60.0
+
+
 def _trivial() -> int:
     return 1
 
@@ -176,181 +128,185 @@ async def noop() -> int:
     return 1
 
 
-def _case_s2a_sequential(thread_sensitive: bool) -> RunFn:
-    def run(n: int, cap: float) -> Timing:
+def _case_s2a_sequential(thread_sensitive: bool) -> ChunkFn:
+    def chunk(k: int) -> float:
         from asgiref.sync import sync_to_async
 
-        async def chunk(k: int) -> None:
+        async def main() -> float:
+            await sync_to_async(_trivial, thread_sensitive=thread_sensitive)()
+            start = time.perf_counter()
             for _ in range(k):
                 await sync_to_async(_trivial, thread_sensitive=thread_sensitive)()
-
-        async def main() -> Timing:
-            return await _timed_async(chunk, n, cap)
+            return time.perf_counter() - start
 
         return asyncio.run(main())
 
-    return run
+    return chunk
 
 
-def _case_s2a_concurrent(thread_sensitive: bool) -> RunFn:
-    def run(n: int, cap: float) -> Timing:
+def _case_s2a_concurrent(thread_sensitive: bool) -> ChunkFn:
+    def chunk(k: int) -> float:
         from asgiref.sync import sync_to_async
 
-        async def chunk(k: int) -> None:
-            for _ in range(k):
-                calls = [
-                    sync_to_async(_trivial, thread_sensitive=thread_sensitive)()
-                    for _ in range(BATCH)
-                ]
-                results = await asyncio.gather(*calls)
-                if len(results) != BATCH:
-                    raise AssertionError("gather returned the wrong number of results")
+        async def batch() -> None:
+            calls = [
+                sync_to_async(_trivial, thread_sensitive=thread_sensitive)() for _ in range(BATCH)
+            ]
+            results = await asyncio.gather(*calls)
+            if len(results) != BATCH:
+                raise AssertionError("gather returned the wrong number of results")
 
-        async def main() -> Timing:
-            return await _timed_async(chunk, n, cap)
+        async def main() -> float:
+            await sync_to_async(_trivial, thread_sensitive=thread_sensitive)()
+            start = time.perf_counter()
+            for _ in range(k):
+                await batch()
+            return time.perf_counter() - start
 
         return asyncio.run(main())
 
-    return run
+    return chunk
 
 
-def _run_a2s_from_thread(n: int, cap: float) -> Timing:
+def _chunk_a2s_from_thread(k: int) -> float:
     from asgiref.sync import async_to_sync
 
-    def chunk(k: int) -> None:
+    def body() -> float:
+        async_to_sync(noop)()
+        start = time.perf_counter()
         for _ in range(k):
             async_to_sync(noop)()
+        return time.perf_counter() - start
 
-    return _in_plain_thread(lambda: _timed_sync(chunk, n, cap), timeout=3 * cap + 30)
+    return _in_plain_thread(body, THREAD_TIMEOUT)
 
 
-def _run_a2s_inside_s2a(n: int, cap: float) -> Timing:
+def _chunk_a2s_inside_s2a(k: int) -> float:
     from asgiref.sync import async_to_sync, sync_to_async
 
     def g() -> None:
         for _ in range(NESTED_K):
             async_to_sync(noop)()
 
-    async def chunk(k: int) -> None:
+    async def main() -> float:
+        await sync_to_async(async_to_sync(noop))()
+        start = time.perf_counter()
         for _ in range(k):
             await sync_to_async(g)()
-
-    async def main() -> Timing:
-        return await _timed_async(chunk, n, cap)
+        return time.perf_counter() - start
 
     return asyncio.run(main())
 
 
-def _run_s2a_inside_a2s(n: int, cap: float) -> Timing:
+def _chunk_s2a_inside_a2s(k: int) -> float:
     from asgiref.sync import async_to_sync, sync_to_async
 
     async def h() -> None:
         for _ in range(NESTED_K):
             await sync_to_async(_trivial)()
 
-    def chunk(k: int) -> None:
+    async def check() -> int:
+        return await sync_to_async(threading.get_ident)()
+
+    def body() -> float:
+        # Also checks the documented behaviour: a thread-sensitive sync function called under
+        # async_to_sync runs in the thread that called async_to_sync (untimed).
+        if async_to_sync(check)() != threading.get_ident():
+            raise AssertionError("thread-sensitive sync_to_async did not run in the outer thread")
+        start = time.perf_counter()
         for _ in range(k):
             async_to_sync(h)()
+        return time.perf_counter() - start
 
-    def body() -> Timing:
-        # Sanity check of the documented behaviour: a thread-sensitive sync function called
-        # under async_to_sync runs in the thread that called async_to_sync.
-        outer = threading.get_ident()
-
-        async def check() -> int:
-            return await sync_to_async(threading.get_ident)()
-
-        if async_to_sync(check)() != outer:
-            raise AssertionError("thread-sensitive sync_to_async did not run in the outer thread")
-        return _timed_sync(chunk, n, cap)
-
-    return _in_plain_thread(body, timeout=3 * cap + 30)
+    return _in_plain_thread(body, THREAD_TIMEOUT)
 
 
-def _run_thread_sensitive_context(n: int, cap: float) -> Timing:
+def _chunk_thread_sensitive_context(k: int) -> float:
     from asgiref.sync import ThreadSensitiveContext, sync_to_async
 
-    async def chunk(k: int) -> None:
+    async def main() -> float:
+        async with ThreadSensitiveContext():
+            await sync_to_async(_trivial)()
+        start = time.perf_counter()
         for _ in range(k):
             async with ThreadSensitiveContext():
                 await sync_to_async(_trivial)()
-
-    async def main() -> Timing:
-        return await _timed_async(chunk, n, cap)
+        return time.perf_counter() - start
 
     return asyncio.run(main())
 
 
-def _local_chunk(obj: Any, op: str) -> Callable[[int], object]:
-    """An unrolled loop of UNROLL attribute gets or sets of ``x`` on ``obj``."""
-    if op == "get":
-
-        def get_chunk(k: int) -> object:
-            o = obj
-            v: object = None
-            for _ in range(k):
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-                v = o.x
-            return v
-
-        return get_chunk
-
-    def set_chunk(k: int) -> object:
-        o = obj
-        for i in range(k):
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-            o.x = i
-        return None
-
-    return set_chunk
+def _get_loop(obj: Any, k: int) -> float:
+    """Time ``k`` iterations of UNROLL reads of ``obj.x``."""
+    start = time.perf_counter()
+    v: object = None
+    for _ in range(k):
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+        v = obj.x
+    elapsed = time.perf_counter() - start
+    if v is None:
+        raise AssertionError("attribute read returned None")
+    return elapsed
 
 
-def _case_local(op: str, in_async: bool, thread_critical: bool) -> RunFn:
-    def run(n: int, cap: float) -> Timing:
+def _set_loop(obj: Any, k: int) -> float:
+    """Time ``k`` iterations of UNROLL writes of ``obj.x``."""
+    start = time.perf_counter()
+    for i in range(k):
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+        obj.x = i
+    return time.perf_counter() - start
+
+
+def _case_local(op: str, in_async: bool, thread_critical: bool) -> ChunkFn:
+    loop_fn = _get_loop if op == "get" else _set_loop
+
+    def body(k: int) -> float:
         from asgiref.local import Local
 
-        def body() -> Timing:
-            local = Local(thread_critical=thread_critical)
-            local.x = -1
-            return _timed_sync(_local_chunk(local, op), n, cap)
+        local = Local(thread_critical=thread_critical)
+        local.x = -1
+        loop_fn(local, 1)
+        return loop_fn(local, k)
 
+    def chunk(k: int) -> float:
         if not in_async:
-            return body()
+            return body(k)
 
-        async def main() -> Timing:
+        async def main() -> float:
             # The loop runs inside this coroutine (in its task and context, with the event
-            # loop running); it is written as a plain function so that the sync and async
-            # variants execute the very same bytecode.
-            return body()
+            # loop running); it is a plain function call so that the sync and async variants
+            # execute the very same bytecode.
+            return body(k)
 
         return asyncio.run(main())
 
-    return run
+    return chunk
 
 
-def _run_floor_to_thread(n: int, cap: float) -> Timing:
-    async def chunk(k: int) -> None:
+def _chunk_floor_to_thread(k: int) -> float:
+    async def main() -> float:
+        await asyncio.to_thread(_trivial)
+        start = time.perf_counter()
         for _ in range(k):
             await asyncio.to_thread(_trivial)
-
-    async def main() -> Timing:
-        return await _timed_async(chunk, n, cap)
+        return time.perf_counter() - start
 
     return asyncio.run(main())
 
@@ -402,17 +358,17 @@ class _BareThread:
         self._thread.join(5)
 
 
-def _run_floor_bare_thread(n: int, cap: float) -> Timing:
-    worker = _BareThread(idle_timeout=3 * cap + 30)
+def _chunk_floor_bare_thread(k: int) -> float:
+    worker = _BareThread(idle_timeout=THREAD_TIMEOUT)
+
+    async def main() -> float:
+        await worker.call(_trivial)
+        start = time.perf_counter()
+        for _ in range(k):
+            await worker.call(_trivial)
+        return time.perf_counter() - start
+
     try:
-
-        async def chunk(k: int) -> None:
-            for _ in range(k):
-                await worker.call(_trivial)
-
-        async def main() -> Timing:
-            return await _timed_async(chunk, n, cap)
-
         return asyncio.run(main())
     finally:
         worker.stop()
@@ -421,33 +377,34 @@ def _run_floor_bare_thread(n: int, cap: float) -> Timing:
 _FLOOR_VAR: contextvars.ContextVar[int] = contextvars.ContextVar("bench_floor_var", default=0)
 
 
-def _run_floor_contextvar(n: int, cap: float) -> Timing:
-    var = _FLOOR_VAR
-    var.set(1)
+def _chunk_floor_contextvar(k: int) -> float:
+    get = _FLOOR_VAR.get
+    _FLOOR_VAR.set(1)
+    get()
+    start = time.perf_counter()
+    v = 0
+    for _ in range(k):
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+        v = get()
+    elapsed = time.perf_counter() - start
+    if v != 1:
+        raise AssertionError("ContextVar.get() returned the wrong value")
+    return elapsed
 
-    def chunk(k: int) -> object:
-        get = var.get
-        v = 0
-        for _ in range(k):
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-            v = get()
-        return v
 
-    return _timed_sync(chunk, n, cap)
-
-
-def _run_floor_threading_local(n: int, cap: float) -> Timing:
+def _chunk_floor_threading_local(k: int) -> float:
     tl = threading.local()
     tl.x = 1
-    return _timed_sync(_local_chunk(tl, "get"), n, cap)
+    _get_loop(tl, 1)
+    return _get_loop(tl, k)
 
 
 S2A_SEQ_TS = "sync_to_async sequential, thread_sensitive=True"
@@ -470,21 +427,21 @@ def _build_cases() -> list[Case]:
             f"{BATCH} concurrent sync_to_async, thread_sensitive=True (per batch)",
             _case_s2a_concurrent(True),
         ),
-        Case("async_to_sync from a plain thread", _run_a2s_from_thread, target=0.1),
+        Case("async_to_sync from a plain thread", _chunk_a2s_from_thread, target=0.1),
         Case(
             "async_to_sync inside sync_to_async (per inner call)",
-            _run_a2s_inside_s2a,
+            _chunk_a2s_inside_s2a,
             ops_per_iter=NESTED_K,
             target=1.0,
         ),
         Case(
             "sync_to_async inside async_to_sync (thread-sensitive, back to the outer thread;"
             " per inner call)",
-            _run_s2a_inside_a2s,
+            _chunk_s2a_inside_a2s,
             ops_per_iter=NESTED_K,
             target=0.7,
         ),
-        Case("ThreadSensitiveContext enter+exit with one call", _run_thread_sensitive_context),
+        Case("ThreadSensitiveContext enter+exit with one call", _chunk_thread_sensitive_context),
     ]
     for thread_critical in (False, True):
         label = "Local(thread_critical=True)" if thread_critical else "Local()"
@@ -500,11 +457,14 @@ def _build_cases() -> list[Case]:
                     )
                 )
     cases += [
-        Case(FLOOR_TO_THREAD, _run_floor_to_thread, floor=True),
-        Case(FLOOR_BARE, _run_floor_bare_thread, floor=True),
-        Case("floor: contextvars.ContextVar.get()", _run_floor_contextvar, UNROLL, floor=True),
+        Case(FLOOR_TO_THREAD, _chunk_floor_to_thread, floor=True),
+        Case(FLOOR_BARE, _chunk_floor_bare_thread, floor=True),
+        Case("floor: contextvars.ContextVar.get()", _chunk_floor_contextvar, UNROLL, floor=True),
         Case(
-            "floor: threading.local attribute get", _run_floor_threading_local, UNROLL, floor=True
+            "floor: threading.local attribute get",
+            _chunk_floor_threading_local,
+            UNROLL,
+            floor=True,
         ),
     ]
     return cases
@@ -512,6 +472,11 @@ def _build_cases() -> list[Case]:
 
 CASES = _build_cases()
 CASES_BY_NAME = {case.name: case for case in CASES}
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side: measuring
+# --------------------------------------------------------------------------------------------
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -525,26 +490,97 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _calibrate(case: Case, target: float, cap: float, budget: float) -> int:
-    """Find n such that run(n) takes about ``target`` seconds (bounded by ``budget`` seconds)."""
+    """Find n such that n iterations take about ``target`` seconds (within ``budget`` s)."""
     started = time.perf_counter()
     n = 1
+    elapsed = 0.0
     for _ in range(60):
-        gc.collect()
-        elapsed, done, _ = case.run(n, cap)
-        if done < n:  # hit the time cap: one measurement of n is already far too long
-            return max(1, done)
-        if elapsed >= target / 4 or n >= MAX_ITERS:
+        elapsed = case.chunk(n)
+        if elapsed >= target / 4 or n >= MAX_ITERS or elapsed > cap:
             break
         if time.perf_counter() - started > budget:
             break
         grow = target / 3 / max(elapsed, 1e-9)
         n = min(MAX_ITERS, max(n * 2, min(n * 100, int(n * grow))))
-    return max(1, min(MAX_ITERS, math.ceil(n * target / max(elapsed, 1e-9))))
+    return max(MIN_ITERS, min(MAX_ITERS, math.ceil(n * target / max(elapsed, 1e-9))))
+
+
+@dataclass
+class _Progress:
+    """The measurement of one case in a worker: n iterations in chunks of ``size``."""
+
+    case: Case
+    n: int
+    size: int
+    done: int = 0
+    spent: float = 0.0
+    error: str | None = None
+    per_iter: list[float] = field(default_factory=list)
+
+    def active(self, cap: float) -> bool:
+        return self.error is None and self.done < self.n and self.spent <= cap
+
+
+def _measure(names: list[str], iters: dict[str, int], cap: float) -> None:
+    """Measure every case once, interleaving their chunks.
+
+    Each case's n iterations run in at most CHUNKS chunks, and the chunks of all cases take
+    turns (chunk 1 of every case, then chunk 2 of every case, ...), so every case is sampled
+    across the whole run of the worker instead of during one short window: this keeps the slow
+    phases of a shared machine from landing on a single case. The reported time per operation
+    is the median over the chunks (see ``_summarize``); the mean is reported as well.
+    """
+    progress: list[_Progress] = []
+    for name in names:
+        n = max(1, int(iters[name]))
+        progress.append(_Progress(CASES_BY_NAME[name], n, max(1, -(-n // CHUNKS))))
+    for p in progress:  # warm-up: one untimed chunk of every case
+        _emit("start", case=p.case.name)
+        try:
+            p.case.chunk(p.size)
+        except BaseException as exc:
+            p.error = _error_text(exc)
+    gc.collect()
+    for _ in range(CHUNKS + 1):
+        active = [p for p in progress if p.active(cap)]
+        if not active:
+            break
+        for p in active:
+            k = min(p.size, p.n - p.done)
+            _emit("start", case=p.case.name)
+            try:
+                seconds = p.case.chunk(k)
+            except BaseException as exc:
+                p.error = _error_text(exc)
+                continue
+            p.per_iter.append(seconds / k)
+            p.done += k
+            p.spent += seconds
+    for p in progress:
+        _emit("result", case=p.case.name, **_summarize(p))
+
+
+def _summarize(p: _Progress) -> dict[str, Any]:
+    if p.error is not None:
+        return {"error": p.error}
+    ordered = sorted(p.per_iter)
+    scale = 1e6 / p.case.ops_per_iter
+    return {
+        # The primary number: the median of the per-chunk times (robust against the slow
+        # phases of a shared VM, which come and go for 0.1-2 s at a time).
+        "us_per_op": statistics.median(ordered) * scale,
+        "q25_us_per_op": ordered[(len(ordered) - 1) // 4] * scale,
+        "mean_us_per_op": p.spent / p.done * scale,
+        "iters": p.n,
+        "done": p.done,
+        "chunks": len(ordered),
+        "capped": p.done < p.n,
+        "seconds": p.spent,
+    }
 
 
 def worker_main(args: argparse.Namespace) -> None:
     names: list[str] = json.loads(args.cases)
-    iters: dict[str, int] = json.loads(args.iters) if args.iters else {}
     info: dict[str, Any] = {"impl": args.impl, "python": sys.version, "prefix": sys.prefix}
     try:
         import asgiref
@@ -554,32 +590,17 @@ def worker_main(args: argparse.Namespace) -> None:
     except BaseException as exc:
         info["asgiref_error"] = _error_text(exc)
     _emit("info", **info)
-    for name in names:
-        case = CASES_BY_NAME[name]
-        _emit("start", case=name)
-        try:
-            if args.mode == "calibrate":
-                n = _calibrate(case, args.target, args.cap, budget=max(4 * args.target, 2.0))
+    if args.mode == "calibrate":
+        for name in names:
+            _emit("start", case=name)
+            try:
+                n = _calibrate(CASES_BY_NAME[name], args.target, args.cap, max(4 * args.target, 2))
+            except BaseException as exc:
+                _emit("result", case=name, error=_error_text(exc))
+            else:
                 _emit("result", case=name, iters=n)
-                continue
-            n = int(iters[name])
-            warmup = case.run(max(1, n // 5), args.cap)
-            gc.collect()
-            timing = case.run(n, args.cap)
-            _emit(
-                "result",
-                case=name,
-                # Primary number: median over the chunks of the measurement.
-                us_per_op=timing.median_per_iter / case.ops_per_iter * 1e6,
-                mean_us_per_op=timing.elapsed / (timing.done * case.ops_per_iter) * 1e6,
-                iters=n,
-                done=timing.done,
-                capped=timing.done < n,
-                seconds=timing.elapsed,
-                warmup_seconds=warmup.elapsed,
-            )
-        except BaseException as exc:
-            _emit("result", case=name, error=_error_text(exc))
+    else:
+        _measure(names, json.loads(args.iters), args.cap)
     _emit("end")
     # Skip interpreter shutdown: a broken implementation may leave non-daemon threads behind.
     os._exit(0)
@@ -784,9 +805,8 @@ def _run_worker_once(
     info: dict[str, Any],
 ) -> None:
     """Run one worker process over ``names``; fill ``results`` with what it reported."""
-    per_case = (
-        (cfg.cap + max(4 * cfg.target, 2.0) + 30) if mode == "calibrate" else 2 * cfg.cap + 30
-    )
+    # Longest silence allowed between two "start" lines (one calibration or one chunk).
+    per_case = 2 * cfg.cap + max(4 * cfg.target, 2.0) + THREAD_TIMEOUT
     cmd = [
         str(python),
         "-I",
@@ -879,20 +899,14 @@ def calibrate(envs: dict[str, tuple[Path, dict[str, Any]]], cfg: Config) -> dict
 
     Each implementation calibrates n so that one measurement takes about the target time; the
     larger n is used (so the faster implementation is measured for about the target time),
-    limited to 4x the original's n to keep the slower side's run time bounded. Cases that do not
-    depend on asgiref (floors) are calibrated in the ours worker only.
+    limited to 4x the original's n to keep the slower side's run time bounded.
     """
     _log("calibrating iteration counts (round 1)")
-    bench_names = [case.name for case in CASES if not case.floor]
-    floor_names = [case.name for case in CASES if case.floor]
-    orig, _ = run_worker(
-        _venv_python(envs["original"][0]), "original", "calibrate", bench_names, {}, cfg
-    )
-    ours, _ = run_worker(
-        _venv_python(envs["ours"][0]), "ours", "calibrate", bench_names + floor_names, {}, cfg
-    )
+    names = [case.name for case in CASES]
+    orig, _ = run_worker(_venv_python(envs["original"][0]), "original", "calibrate", names, {}, cfg)
+    ours, _ = run_worker(_venv_python(envs["ours"][0]), "ours", "calibrate", names, {}, cfg)
     iters: dict[str, int] = {}
-    for name in bench_names + floor_names:
+    for name in names:
         n_orig = orig.get(name, {}).get("iters")
         n_ours = ours.get(name, {}).get("iters")
         if n_orig and n_ours:
@@ -911,15 +925,16 @@ class RoundResult:
 def run_rounds(
     envs: dict[str, tuple[Path, dict[str, Any]]], iters: dict[str, int], cfg: Config
 ) -> list[RoundResult]:
-    bench_names = [case.name for case in CASES if not case.floor]
-    floor_names = [case.name for case in CASES if case.floor]
+    # Both workers run every case, floors included, so that they do identical work (the chunks
+    # of all cases are interleaved, so a case's neighbours matter); floors are reported from the
+    # ours worker only.
+    names = [case.name for case in CASES]
     rounds: list[RoundResult] = []
     for index in range(cfg.rounds):
         order = ["ours", "original"] if index % 2 == 0 else ["original", "ours"]
         round_result = RoundResult(results={}, infos={})
         for impl in order:
             started = time.monotonic()
-            names = bench_names + floor_names if impl == "ours" else bench_names
             results, info = run_worker(
                 _venv_python(envs[impl][0]), impl, "measure", names, iters, cfg
             )
@@ -1122,6 +1137,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--python", default=sys.executable, help="interpreter for both venvs (default: this one)"
     )
     parser.add_argument("--self-test", action="store_true", help="A/A run: original against itself")
+    parser.add_argument(
+        "--only",
+        help="comma-separated substrings: measure only the cases whose names contain one "
+        "(the floors are always measured); for iterating on one case",
+    )
     # Worker mode (internal).
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["calibrate", "measure"], help=argparse.SUPPRESS)
@@ -1138,6 +1158,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker_main(args)
         return 0
+    if args.only:
+        wanted = [part.strip() for part in args.only.split(",") if part.strip()]
+        CASES[:] = [
+            case
+            for case in CASES
+            if case.name.startswith("floor") or any(part in case.name for part in wanted)
+        ]
     rounds = args.rounds if args.rounds is not None else (3 if args.quick else 7)
     if not 1 <= rounds <= 100:
         raise SystemExit("--rounds must be between 1 and 100")
@@ -1157,6 +1184,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         _log(f"error: {exc}")
         return 2
+    raw = [{"results": rnd.results, "infos": rnd.infos} for rnd in rounds_done]
+    RAW_FILE.write_text(json.dumps({"iters": iters, "rounds": raw}, indent=1))
     report = build_report(rounds_done, envs, iters, cfg, time.monotonic() - started)
     out = SELFTEST_RESULTS_FILE if cfg.self_test else RESULTS_FILE
     out.write_text(report)

@@ -13,6 +13,7 @@ import gc
 import inspect
 import os
 import signal
+import subprocess
 import sys
 import threading
 import traceback
@@ -22,8 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from helpers import run_in_thread
 
-from asgiref import _hop, _loops
+from asgiref import _flow, _hop, _loops
 from asgiref._lanes import PROCESS_LANES
 from asgiref.sync import (
     AsyncSingleThreadContext,
@@ -41,25 +43,6 @@ request_id: contextvars.ContextVar[int] = contextvars.ContextVar("request_id", d
 
 def current_thread() -> threading.Thread:
     return threading.current_thread()
-
-
-def run_in_thread(fn: Callable[[], Any]) -> Any:
-    """Run `fn` in a new plain thread, return its result or raise its exception."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = fn()
-        except BaseException as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "the thread did not finish"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
 
 
 # --- wrapping and validation ----------------------------------------------------------------------
@@ -750,10 +733,12 @@ def test_bridge_state_never_leaks_into_the_callers_context() -> None:
             await sync_to_async(sync_part)()
         assert _hop.CURRENT_LANE.get() is None
         assert _hop.SENSITIVE_CONTEXT.get() is None
+        assert _flow.ACTING_FOR.get() is None
 
     asyncio.run(main())
     run_in_thread(lambda: async_to_sync(inner)())
     assert _hop.CURRENT_LANE.get() is None
+    assert _flow.ACTING_FOR.get() is None
 
 
 def test_keep_alive_requests_sharing_one_parent_context_all_succeed() -> None:
@@ -1045,3 +1030,19 @@ def test_fork_child_does_not_inherit_a_dead_loop() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_interpreter_exit_after_using_the_bridge_is_clean() -> None:
+    # The exit hook ends the main thread's loop; it once started a thread to shut the default
+    # executor down (refused at interpreter shutdown on 3.12) and could stop the loop twice.
+    program = (
+        "from asgiref.sync import async_to_sync, sync_to_async\n"
+        "async def main():\n"
+        "    return await sync_to_async(lambda: 1, thread_sensitive=False)()\n"
+        "print(async_to_sync(main)())\n"
+    )
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=30
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (0, "1\n", "")
