@@ -119,7 +119,18 @@ class _Call:
     """What both directions share: the callable and its arguments, going one way, and its outcome
     (a result or an exception), coming back."""
 
-    __slots__ = ("_args", "_error", "_exception", "_flow", "_fn", "_kwargs", "_result", "loop")
+    __slots__ = (
+        "_args",
+        "_baseline",
+        "_error",
+        "_exception",
+        "_flow",
+        "_fn",
+        "_kwargs",
+        "_result",
+        "changed",
+        "loop",
+    )
 
     def __init__(
         self,
@@ -137,21 +148,39 @@ class _Call:
         self._exception = exception
         # The flow the caller belongs to (see `_flow`); the callee acts for it.
         self._flow = current_flow()
+        self._baseline: contextvars.Context | None = None
+        # Whether the callee set any context variable, so that its context must be carried back.
+        self.changed = False
         self._result: Any = None
         self._error: BaseException | None = None
 
-    def _call_for_flow(self) -> Any:
-        """Call the function as part of the caller's flow; run inside the callee's context.
-
-        The flow is recorded with a token and reset before the context is copied back, so it
-        never leaks into the caller's context."""
+    def _join_flow(self) -> contextvars.Token[tuple[int, int] | None]:
+        """In the callee's context, before the callee runs: act for the caller's flow, and note
+        the context as it stands."""
         token = ACTING_FOR.set((_get_ident(), self._flow))
+        self._baseline = contextvars.copy_context()
+        return token
+
+    def _leave_flow(self, token: contextvars.Token[tuple[int, int] | None]) -> None:
+        """In the callee's context, after the callee ran: note whether it set any variable, and
+        forget the flow (so it never reaches the caller's context).
+
+        Contexts compare by their underlying mapping, which short-circuits when it is the very
+        same one, as it is when nothing was set: so the common case costs nothing, where copying
+        back would walk every variable in the context."""
+        self.changed = contextvars.copy_context() != self._baseline
+        self._baseline = None
+        ACTING_FOR.reset(token)
+
+    def _call_for_flow(self) -> Any:
+        """Call the function as part of the caller's flow; runs inside the callee's context."""
+        token = self._join_flow()
         try:
             if self._exception is None:
                 return self._fn(*self._args, **self._kwargs)
             return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
         finally:
-            ACTING_FOR.reset(token)
+            self._leave_flow(token)
 
     def _drop_request(self) -> None:
         """Forget the callable and its arguments once called, so they die with the call."""
@@ -411,7 +440,7 @@ class LoopCall(_Call):
     async def _main(self) -> None:
         # Set in the task's context, and reset before it is copied back to the caller.
         token = CURRENT_LANE.set(self._lane)
-        flow_token = ACTING_FOR.set((_get_ident(), self._flow))
+        flow_token = self._join_flow()
         try:
             if self._exception is None:
                 awaitable = self._fn(*self._args, **self._kwargs)
@@ -425,9 +454,10 @@ class LoopCall(_Call):
         except BaseException as error:
             self._error = error
         finally:
-            ACTING_FOR.reset(flow_token)
+            self._leave_flow(flow_token)
             CURRENT_LANE.reset(token)
-            self._final_context = contextvars.copy_context()
+            if self.changed:
+                self._final_context = contextvars.copy_context()
             self._drop_request()
             parent = self._parent
             if parent is not None:

@@ -320,7 +320,8 @@ class SyncToAsync(Generic[_P, _R]):
             await call.outlast_cancellation()
             raise
         finally:
-            _hop.carry_back(context)
+            if call.changed:
+                _hop.carry_back(context)
         result: _R = call.outcome()
         return result
 

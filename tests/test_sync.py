@@ -533,6 +533,7 @@ def test_async_to_sync_from_one_thread_reuses_its_loop_so_loop_bound_objects_wor
 
 def test_force_new_loop_gives_a_fresh_loop_and_cancels_leftover_tasks() -> None:
     cancelled = threading.Event()
+    left_running: list[asyncio.Task[None]] = []
 
     async def leave_a_task() -> asyncio.AbstractEventLoop:
         async def forever() -> None:
@@ -542,7 +543,9 @@ def test_force_new_loop_gives_a_fresh_loop_and_cancels_leftover_tasks() -> None:
                 cancelled.set()
                 raise
 
-        asyncio.get_running_loop().create_task(forever())
+        # Keep the task referenced: the loop holds tasks only weakly, and a pending task in a
+        # reference cycle can be collected before it is ever cancelled.
+        left_running.append(asyncio.get_running_loop().create_task(forever()))
         await asyncio.sleep(0)
         return asyncio.get_running_loop()
 
