@@ -115,6 +115,60 @@ def _call_while_handling(
 # --- sync_to_async: a sync call on another thread ---------------------------------------------
 
 
+class Inbox:
+    """Finished calls on their way back to one event loop, delivered with one wake-up per batch.
+
+    Waking a loop from another thread (`call_soon_threadsafe`) costs a pipe write and a loop
+    iteration. When many calls finish together, as a `gather` of many `sync_to_async` calls does,
+    the first one wakes the loop and the others join its batch.
+    """
+
+    __slots__ = ("_lock", "_pending", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._pending: list[ThreadCall] | None = None
+
+    def deliver(self, call: ThreadCall) -> None:
+        """From any thread: hand `call` back to the loop."""
+        with self._lock:
+            if self._pending is not None:
+                self._pending.append(call)
+                return
+            self._pending = [call]
+        try:
+            self.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            for lost in self._take():
+                lost.report_lost()
+
+    def _take(self) -> list[ThreadCall]:
+        with self._lock:
+            calls, self._pending = self._pending, None
+        return calls or []
+
+    def _drain(self) -> None:
+        for call in self._take():
+            call.finish()
+
+
+class _LoopThreadState(threading.local):
+    # The inbox of the loop this thread last ran calls for; a thread runs one loop at a time.
+    inbox: Inbox | None = None
+
+
+_LOOP_THREAD = _LoopThreadState()
+
+
+def inbox_of(loop: asyncio.AbstractEventLoop) -> Inbox:
+    """The inbox of `loop`; called on the loop's own thread."""
+    inbox = _LOOP_THREAD.inbox
+    if inbox is None or inbox.loop is not loop:
+        inbox = _LOOP_THREAD.inbox = Inbox(loop)
+    return inbox
+
+
 class _Call:
     """What both directions share: the callable and its arguments, going one way, and its outcome
     (a result or an exception), coming back."""
@@ -202,7 +256,7 @@ class _Call:
 class ThreadCall(_Call):
     """One sync call run on another thread for a task that awaits it on `loop`."""
 
-    __slots__ = ("_context", "_finished", "_inner", "_waiter", "cancelled")
+    __slots__ = ("_context", "_finished", "_inbox", "_inner", "_waiter", "cancelled")
 
     def __init__(
         self,
@@ -215,6 +269,7 @@ class ThreadCall(_Call):
     ) -> None:
         super().__init__(loop, fn, args, kwargs, exception)
         self._context = context
+        self._inbox = inbox_of(loop)
         self._finished = False
         self._waiter: asyncio.Future[None] = loop.create_future()
         # Coroutines the function runs through async_to_sync on `loop`, for forwarding cancellation.
@@ -233,10 +288,7 @@ class ThreadCall(_Call):
         finally:
             state.call, state.lane = outer_call, outer_lane
             self._drop_request()
-        try:
-            self.loop.call_soon_threadsafe(self._finish)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            self._report_lost()
+        self._inbox.deliver(self)
 
     def notice_executor_done(self, future: Future[Any]) -> None:
         """Done-callback on an executor's future: the executor may drop the call unrun."""
@@ -245,12 +297,10 @@ class ThreadCall(_Call):
                 "the executor cancelled this sync_to_async call before running it "
                 "(was it shut down with cancel_futures=True?)"
             )
-            try:
-                self.loop.call_soon_threadsafe(self._finish)
-            except RuntimeError:
-                self._report_lost()
+            self._inbox.deliver(self)
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """On the loop: wake the awaiting task."""
         self._finished = True
         if not self._waiter.done():
             self._waiter.set_result(None)
@@ -299,7 +349,8 @@ class ThreadCall(_Call):
                 }
             )
 
-    def _report_lost(self) -> None:
+    def report_lost(self) -> None:
+        """The loop closed before the call could report back: nobody waits any more."""
         if self._error is not None:
             logger.error(
                 "sync_to_async: the sync function raised, but the event loop awaiting it is closed",

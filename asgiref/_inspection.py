@@ -8,16 +8,20 @@ equivalent mark is the one `asyncio.iscoroutinefunction` has always honoured.
 from __future__ import annotations
 
 import asyncio.coroutines
+import enum
 import functools
 import inspect
 import sys
 from collections.abc import Callable
+from types import FunctionType, MethodType
 from typing import Any, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-# asyncio's own mark for "treat this as a coroutine function" (present on 3.10 to 3.13).
+# asyncio's own mark for "treat this as a coroutine function" (present on 3.10 to 3.13), and
+# inspect's (3.12+).
 _ASYNCIO_MARK: object = getattr(asyncio.coroutines, "_is_coroutine", object())
+_INSPECT_MARK: object = getattr(inspect, "_is_coroutine_mark", object())
 
 
 def _unwrap(func: object) -> object:
@@ -90,3 +94,45 @@ def is_async_generator_callable(obj: object) -> bool:
     return inspect.isasyncgenfunction(obj) or (
         call is not None and inspect.isasyncgenfunction(call)
     )
+
+
+class CallableKind(enum.Enum):
+    """What calling something gives, as far as can be told without calling it."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+    GENERATOR = "generator"
+    ASYNC_GENERATOR = "async generator"
+
+
+_ASYNC_GENERATOR_FLAG = inspect.CO_ASYNC_GENERATOR
+_GENERATOR_FLAG = inspect.CO_GENERATOR
+_COROUTINE_FLAG = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE  # incl. types.coroutine
+
+
+def callable_kind(obj: object) -> CallableKind:
+    """Classify `obj` for the bridge's wrappers (which build one per call in much real code, so
+    plain functions and bound methods are read directly; anything else takes the general path)."""
+    function = obj.__func__ if type(obj) is MethodType else obj
+    if type(function) is FunctionType:
+        flags = function.__code__.co_flags
+        if flags & _ASYNC_GENERATOR_FLAG:
+            return CallableKind.ASYNC_GENERATOR
+        if flags & _COROUTINE_FLAG:
+            return CallableKind.ASYNC
+        if flags & _GENERATOR_FLAG:
+            return CallableKind.GENERATOR
+        marks = function.__dict__
+        if marks and (
+            marks.get("_is_coroutine_marker") is _INSPECT_MARK
+            or marks.get("_is_coroutine") is _ASYNCIO_MARK
+        ):
+            return CallableKind.ASYNC
+        return CallableKind.SYNC
+    if is_async_generator_callable(obj):
+        return CallableKind.ASYNC_GENERATOR
+    if is_generator_callable(obj):
+        return CallableKind.GENERATOR
+    if is_async_callable(obj):
+        return CallableKind.ASYNC
+    return CallableKind.SYNC

@@ -21,9 +21,8 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from . import _hop
 from ._hop import LoopCall, LoopGoneError, ThreadCall
 from ._inspection import (
-    is_async_callable,
-    is_async_generator_callable,
-    is_generator_callable,
+    CallableKind,
+    callable_kind,
     iscoroutinefunction,
     markcoroutinefunction,
 )
@@ -185,12 +184,13 @@ class AsyncToSync(Generic[_P, _R]):
                 f"async_to_sync needs an async function, got {type(awaitable).__name__} "
                 f"object {awaitable!r}, which is not callable"
             )
-        if is_async_generator_callable(awaitable) or is_generator_callable(awaitable):
+        kind = callable_kind(awaitable)
+        if kind is CallableKind.GENERATOR or kind is CallableKind.ASYNC_GENERATOR:
             raise TypeError(
                 f"async_to_sync cannot wrap the generator function {awaitable!r}: it would get a "
                 "generator, not a result. Wrap a coroutine function that consumes it instead."
             )
-        if not is_async_callable(awaitable):
+        if kind is not CallableKind.ASYNC:
             # Not provably async (e.g. a plain function returning a coroutine): accepted, as
             # asgiref always has; a call that returns no awaitable raises TypeError.
             warnings.warn(
@@ -282,9 +282,10 @@ class SyncToAsync(Generic[_P, _R]):
                 f"sync_to_async needs a sync function, got {type(func).__name__} object "
                 f"{func!r}, which is not callable"
             )
-        if is_async_callable(func) or is_async_generator_callable(func):
+        kind = callable_kind(func)
+        if kind is CallableKind.ASYNC or kind is CallableKind.ASYNC_GENERATOR:
             raise TypeError("sync_to_async can only be applied to sync functions.")
-        if is_generator_callable(func):
+        if kind is CallableKind.GENERATOR:
             raise TypeError(
                 f"sync_to_async cannot wrap the generator function {func!r}: the generator would "
                 "run in the caller's thread, not the worker's. Wrap a function that consumes it "

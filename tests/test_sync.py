@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import types
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -171,6 +172,23 @@ def test_sync_to_async_refuses_async_callables() -> None:
             sync_to_async(bad)
     with pytest.raises(TypeError, match="can only be applied to sync functions"):
         sync_to_async(async_generator)
+
+
+def test_sync_to_async_refuses_marked_functions_and_async_methods() -> None:
+    class Service:
+        async def fetch(self) -> None:
+            pass
+
+    def returns_coroutine() -> Awaitable[None]:
+        return Service().fetch()
+
+    @types.coroutine
+    def generator_based() -> Iterator[None]:
+        yield
+
+    for bad in (Service().fetch, markcoroutinefunction(returns_coroutine), generator_based):
+        with pytest.raises(TypeError, match="can only be applied to sync functions"):
+            sync_to_async(bad)
 
 
 def test_sync_to_async_refuses_generator_functions() -> None:
