@@ -22,7 +22,9 @@ Sync worlds. The lane a thread serves while it waits belongs to its current *syn
 The lane travels to the coroutine in a context variable (`CURRENT_LANE`), set inside the task with a
 token and reset before the task's context is copied back. Bridge state therefore never leaks into
 the caller's context, and a task that outlives its world finds a lane that refuses work and moves on
-to the next rule: the innermost `ThreadSensitiveContext`, then the process-wide lane.
+to the next rule: the outermost `ThreadSensitiveContext`, then the process-wide lane. (One contrived
+case can still wait: if the thread of that next lane is itself blocked waiting for the outliving
+task. asgiref raises "CurrentThreadExecutor already quit" there; we prefer running the call.)
 
 Context. Each call runs in a copy of the caller's context. When it is over, every variable whose
 value differs is set in the caller's context (`carry_back`), so values set on the far side are seen
