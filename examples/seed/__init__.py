@@ -1,0 +1,1 @@
+"""The seed page's StatelessServer examples, as written there (only indentation restored)."""
