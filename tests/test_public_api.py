@@ -22,6 +22,30 @@ PUBLIC_NAMES = {
     ],
     "asgiref.local": ["Local"],
     "asgiref.current_thread_executor": ["CurrentThreadExecutor"],
+    "asgiref.server": ["StatelessServer"],
+    "asgiref.testing": ["ApplicationCommunicator"],
+    "asgiref.compatibility": [
+        "double_to_single_callable",
+        "guarantee_single_callable",
+        "is_double_callable",
+    ],
+    "asgiref.timeout": ["timeout"],
+    "asgiref.typing": [
+        "ASGI2Application",
+        "ASGI2Protocol",
+        "ASGI3Application",
+        "ASGIApplication",
+        "ASGIReceiveCallable",
+        "ASGIReceiveEvent",
+        "ASGISendCallable",
+        "ASGISendEvent",
+        "ASGIVersions",
+        "HTTPScope",
+        "LifespanScope",
+        "Scope",
+        "WWWScope",
+        "WebSocketScope",
+    ],
 }
 
 
@@ -77,3 +101,24 @@ def test_main_signatures() -> None:
     assert executor_parameter.kind is inspect.Parameter.KEYWORD_ONLY
     assert list(inspect.signature(Local).parameters) == ["thread_critical"]
     assert list(inspect.signature(CurrentThreadExecutor).parameters) == ["old_executor"]
+
+
+def test_plumbing_signatures() -> None:
+    from asgiref.server import StatelessServer
+    from asgiref.testing import ApplicationCommunicator
+    from asgiref.timeout import timeout
+
+    assert list(inspect.signature(StatelessServer).parameters) == [
+        "application",
+        "max_applications",
+    ]
+    assert inspect.signature(StatelessServer).parameters["max_applications"].default == 1000
+    assert StatelessServer.application_checker_interval == 0.1
+    assert list(inspect.signature(ApplicationCommunicator).parameters) == ["application", "scope"]
+    receive_output = inspect.signature(ApplicationCommunicator.receive_output).parameters
+    assert receive_output["timeout"].default == 1
+    nothing = inspect.signature(ApplicationCommunicator.receive_nothing).parameters
+    assert (nothing["timeout"].default, nothing["interval"].default) == (0.1, 0.01)
+    timeout_parameters = inspect.signature(timeout).parameters
+    assert list(timeout_parameters) == ["timeout", "loop"]
+    assert timeout_parameters["loop"].kind is inspect.Parameter.KEYWORD_ONLY
