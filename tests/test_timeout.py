@@ -42,7 +42,8 @@ def new_timeout(delay: float | None) -> timeout:
     if sys.version_info >= (3, 11):
         with pytest.warns(DeprecationWarning, match=r"asyncio\.timeout\(\)"):
             return timeout(delay)
-    return timeout(delay)
+    else:
+        return timeout(delay)
 
 
 async def run_block(mode: Mode, deadline: timeout, body: Callable[[], Awaitable[_T]]) -> _T:
@@ -68,7 +69,8 @@ def cancel_count() -> int:
         task = asyncio.current_task()
         assert task is not None
         return task.cancelling()
-    return 0  # pragma: no cover - only called on 3.11+
+    else:
+        return 0  # pragma: no cover - only called on 3.11+
 
 
 # --- expiry ---------------------------------------------------------------------------------------
