@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import socket
 import threading
 import time
+from typing import Any
 
 import asgiref
 from asgiref.local import Local
+from asgiref.server import StatelessServer
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
+from asgiref.testing import HttpCommunicator, WebsocketCommunicator
 
 user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="anonymous")
 request_state = Local()
@@ -44,6 +48,85 @@ async def serve() -> None:
         print(line)
 
 
+async def shout_app(scope: Any, receive: Any, send: Any) -> None:
+    """One application for every protocol the demo speaks."""
+    if scope["type"] == "udp":
+        while True:
+            message = await receive()
+            await send({"type": "udp.send", "data": message["data"].upper()})
+    elif scope["type"] == "http":
+        request = await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": request["body"].upper()})
+    elif scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message["text"].upper()})
+
+
+class UdpShoutServer(StatelessServer):
+    """A StatelessServer: every client address is a scope with its own application instance."""
+
+    def __init__(self, application: Any, replies: int) -> None:
+        super().__init__(application, max_applications=100)
+        self.replies_left = replies
+        self.address: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    async def handle(self) -> None:
+        server = self
+
+        class Protocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                scope = {"type": "udp", "client": addr}
+                instance = server.get_or_create_application_instance(str(addr), scope)
+                instance.put_nowait({"type": "udp.receive", "data": data})
+
+        loop = asyncio.get_running_loop()
+        self.transport, _ = await loop.create_datagram_endpoint(
+            Protocol, local_addr=("127.0.0.1", 0)
+        )
+        self.address.set_result(self.transport.get_extra_info("sockname"))
+        try:
+            await self.finished
+        finally:
+            self.transport.close()
+
+    async def application_send(self, scope: Any, message: Any) -> None:
+        assert self.transport is not None
+        self.transport.sendto(message["data"], scope["client"])
+        self.replies_left -= 1
+        if self.replies_left == 0:
+            self.finished.set_result(None)
+
+
+async def serve_udp() -> None:
+    server = UdpShoutServer(shout_app, replies=3)
+    running = asyncio.ensure_future(server.arun())
+    address = await server.address
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        for word in (b"stateless", b"servers", b"work"):
+            client.sendto(word, address)
+            reply = await loop.run_in_executor(None, client.recv, 1024)
+            print(f"   sent {word!r} to {address[0]}:{address[1]}, got {reply!r}")
+    await running
+    print(f"   server stopped; live instances left: {len(server.application_instances)}")
+
+
+async def drive_with_communicators() -> None:
+    response = await HttpCommunicator(shout_app, "POST", "/", body=b"hello").get_response()
+    print(f"   HTTP POST 'hello' -> {response.status} {response.body!r}")
+    websocket = WebsocketCommunicator(shout_app, "/ws")
+    connected, _ = await websocket.connect()
+    await websocket.send_to(text_data="hi there")
+    print(f"   WebSocket connected={connected}, 'hi there' -> {await websocket.receive_from()!r}")
+    await websocket.disconnect()
+
+
 def main() -> None:
     print(f"asgiref {asgiref.__version__} from {asgiref.__file__}")
     print("\n1. Two concurrent requests, each with its own sync thread, nested both ways:")
@@ -73,6 +156,12 @@ def main() -> None:
         print(f"   after sync_to_async returned, the caller sees user={user.get()!r}")
 
     asyncio.run(show())
+
+    print("\n4. A StatelessServer answering a real UDP client on 127.0.0.1:")
+    asyncio.run(serve_udp())
+
+    print("\n5. The same application driven by the test communicators:")
+    asyncio.run(drive_with_communicators())
     print("\nDone.")
 
 
