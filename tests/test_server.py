@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import socket
 import subprocess
 import sys
@@ -293,7 +294,8 @@ async def test_load_100k_messages_to_10k_scopes_with_1000_live() -> None:
         await server._stop_all_instances()
 
 
-def test_run_exits_cleanly_on_sigterm(tmp_path: Any) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_run_exits_cleanly_on_sigterm_and_ctrl_c(stop_signal: signal.Signals) -> None:
     program = textwrap.dedent(
         """
         import asyncio, os, signal, sys
@@ -323,7 +325,7 @@ def test_run_exits_cleanly_on_sigterm(tmp_path: Any) -> None:
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "ready"
-        process.terminate()
+        process.send_signal(stop_signal)
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()
