@@ -18,10 +18,8 @@ from typing import Any, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-# asyncio's own mark for "treat this as a coroutine function" (present on 3.10 to 3.13), and
-# inspect's (3.12+).
+# asyncio's own mark for "treat this as a coroutine function" (present on 3.10 to 3.13).
 _ASYNCIO_MARK: object = getattr(asyncio.coroutines, "_is_coroutine", object())
-_INSPECT_MARK: object = getattr(inspect, "_is_coroutine_mark", object())
 
 
 def _unwrap(func: object) -> object:
@@ -122,11 +120,9 @@ def callable_kind(obj: object) -> CallableKind:
             return CallableKind.ASYNC
         if flags & _GENERATOR_FLAG:
             return CallableKind.GENERATOR
-        marks = function.__dict__
-        if marks and (
-            marks.get("_is_coroutine_marker") is _INSPECT_MARK
-            or marks.get("_is_coroutine") is _ASYNCIO_MARK
-        ):
+        # A mark can only live in the function's attributes; when there are any, ask the official
+        # test (inspect's private mark object changed names between 3.12 and 3.13).
+        if function.__dict__ and (iscoroutinefunction(function) or _has_asyncio_mark(function)):
             return CallableKind.ASYNC
         return CallableKind.SYNC
     if is_async_generator_callable(obj):
