@@ -141,6 +141,8 @@ class StatelessServer:
         self.application_instances: dict[str, ApplicationInstance] = {}
         self._finished: list[ApplicationInstance] = []
         self._hook_tasks: set[asyncio.Future[Any]] = set()
+        self._single_for: Any = None
+        self._single: Any = None
 
     # --- to implement ---------------------------------------------------------------------------
 
@@ -216,10 +218,17 @@ class StatelessServer:
         while len(instances) >= self.max_applications:
             self._evict_oldest()
         instance = ApplicationInstance(
-            scope_id, scope, guarantee_single_callable(self.application), self._start_instance
+            scope_id, scope, self._single_callable(), self._start_instance
         )
         instances[scope_id] = instance
         return instance
+
+    def _single_callable(self) -> Any:
+        """`self.application` as an ASGI 3 callable, worked out once per application object."""
+        if self._single_for is not self.application:
+            self._single = guarantee_single_callable(self.application)
+            self._single_for = self.application
+        return self._single
 
     def _start_instance(self, instance: ApplicationInstance) -> asyncio.Task[Any]:
         scope = instance.scope
