@@ -52,6 +52,7 @@ class ApplicationCommunicator:
         self._input_queue: asyncio.Queue[Message] | None = None
         self._output_queue: asyncio.Queue[Message] | None = None
         self._future: asyncio.Task[Any] | None = None
+        self._outbox: _Outbox | None = None
 
     @property
     def input_queue(self) -> asyncio.Queue[Message]:
@@ -71,9 +72,11 @@ class ApplicationCommunicator:
     def future(self) -> asyncio.Task[Any]:
         """The task running the application, started on first use."""
         if self._future is None:
+            outbox = self._outbox = _Outbox(self.output_queue)
             self._future = asyncio.ensure_future(
-                self.application(self.scope, self.input_queue.get, self.output_queue.put)
+                self.application(self.scope, self.input_queue.get, outbox.send)
             )
+            self._future.add_done_callback(outbox.wake_on_end)
         return self._future
 
     def _raise_if_crashed(self) -> None:
@@ -85,25 +88,27 @@ class ApplicationCommunicator:
     async def send_input(self, message: Message) -> None:
         """Give the application one message to receive."""
         self._raise_if_crashed()
-        await self.input_queue.put(message)
+        self.input_queue.put_nowait(message)  # unbounded: never waits
 
     async def receive_output(self, timeout: float = 1) -> Message:
         """The next message the application sends, waiting at most `timeout` seconds.
 
         On timeout the application is cancelled and `TimeoutError` raised (unless the
         application had already failed: then its exception is raised instead)."""
-        self._raise_if_crashed()
-        getter = asyncio.ensure_future(self.output_queue.get())
-        done, _ = await asyncio.wait(
-            {getter, self.future}, timeout=timeout, return_when="FIRST_COMPLETED"
-        )
-        if getter in done:
-            return getter.result()
-        getter.cancel()
-        await asyncio.gather(getter, return_exceptions=True)
-        if self.future in done:
-            if not self.output_queue.empty():
-                return self.output_queue.get_nowait()
+        future = self.future
+        if future.done() and not future.cancelled():
+            future.result()  # the application failed: raise its exception
+        queue = self.output_queue
+        if queue.empty() and not future.done():
+            # Applications mostly answer within one turn of the loop: let it run once before
+            # arming a waiter and a timer.
+            await asyncio.sleep(0)
+            if queue.empty() and not future.done():
+                assert self._outbox is not None  # made with the future
+                await self._outbox.wait(timeout)
+        if not queue.empty():
+            return queue.get_nowait()
+        if future.done():
             self._raise_if_crashed()
             raise asyncio.TimeoutError(
                 "the application finished without sending the message receive_output() waited for"
@@ -163,6 +168,44 @@ class ApplicationCommunicator:
             return
         with contextlib.suppress(RuntimeError):  # its loop is closed: the task never runs again
             future.cancel()
+
+
+class _Outbox:
+    """The application's `send`, and the wake-up of a `receive_output` waiting for it.
+
+    One future, resolved by the next message, the application's end or a timer, is far cheaper
+    per round trip than a getter task raced against the application's task. It holds no
+    reference to the communicator, so a dropped communicator can still be collected (and cancel
+    its application) while the application runs."""
+
+    __slots__ = ("_queue", "_waiter")
+
+    def __init__(self, queue: asyncio.Queue[Message]) -> None:
+        self._queue = queue
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def send(self, message: Message) -> None:
+        self._queue.put_nowait(message)
+        self._wake()
+
+    def wake_on_end(self, _future: asyncio.Future[Any]) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until a message arrives, the application ends, or `timeout` seconds pass."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
 
 def _header_list(headers: Iterable[tuple[bytes | str, bytes | str]] | None) -> list[list[bytes]]:
