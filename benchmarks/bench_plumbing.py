@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -46,21 +45,17 @@ import bench_sync  # noqa: E402
 from bench_sync import (  # noqa: E402
     MAX_ITERS,
     VENVS_DIR,
-    BenchError,
     Case,
     Config,
     RoundResult,
     _capped_note,
     _first_line,
     _git_description,
-    _log,
     _parse_args,
-    _prepare,
     _ratios,
     _summary_cell,
     _values,
-    calibrate,
-    run_rounds,
+    run_benchmark,
     worker_main,
 )
 
@@ -373,36 +368,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker_main(args)
         return 0
-    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 7)
-    if not 1 <= rounds <= 100:
-        raise SystemExit("--rounds must be between 1 and 100")
     # Longer measurements than bench_sync's (0.3 s): the original's 100k case costs
     # milliseconds per operation, and ours is measured for at most 4x the original's count.
-    cfg = Config(
-        rounds=rounds,
-        target=0.3 if args.quick else 1.0,
-        cap=3.0 if args.quick else 10.0,
-        self_test=args.self_test,
+    return run_benchmark(
+        args,
+        measure_seconds=1.0,
+        cap_seconds=10.0,
+        report=lambda rounds, _envs, iters, cfg, elapsed: build_report(rounds, iters, cfg, elapsed),
+        results_file=RESULTS_FILE,
+        selftest_results_file=SELFTEST_RESULTS_FILE,
+        raw_file=RAW_FILE,
+        workers=_workers_run_this_file(),
     )
-    started = time.monotonic()
-    try:
-        envs = _prepare(args.python, args.self_test)
-        for impl, (venv, info) in envs.items():
-            _log(f"{impl}: asgiref {info.get('version')} from {info['file']} ({venv})")
-        with _workers_run_this_file():
-            iters = calibrate(envs, cfg)
-            rounds_done = run_rounds(envs, iters, cfg)
-    except BenchError as exc:
-        _log(f"error: {exc}")
-        return 2
-    raw = [{"results": rnd.results, "infos": rnd.infos} for rnd in rounds_done]
-    RAW_FILE.write_text(json.dumps({"iters": iters, "rounds": raw}, indent=1))
-    report = build_report(rounds_done, iters, cfg, time.monotonic() - started)
-    out = SELFTEST_RESULTS_FILE if cfg.self_test else RESULTS_FILE
-    out.write_text(report)
-    print(report)
-    _log(f"written to {out}; total {time.monotonic() - started:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import datetime
 import gc
@@ -1153,6 +1154,54 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_benchmark(
+    args: argparse.Namespace,
+    *,
+    measure_seconds: float,
+    cap_seconds: float,
+    report: Callable[
+        [list[RoundResult], dict[str, tuple[Path, dict[str, Any]]], dict[str, int], Config, float],
+        str,
+    ],
+    results_file: Path,
+    selftest_results_file: Path,
+    raw_file: Path,
+    workers: contextlib.AbstractContextManager[object] | None = None,
+) -> int:
+    """The parent's whole run, shared by every benchmark script: venvs, calibration, the rounds,
+    the raw data and the report. `measure_seconds`/`cap_seconds` are the default run's; --quick
+    uses a third of them. `workers` wraps the part that starts worker processes."""
+    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 7)
+    if not 1 <= rounds <= 100:
+        raise SystemExit("--rounds must be between 1 and 100")
+    scale = 1 / 3 if args.quick else 1.0
+    cfg = Config(
+        rounds=rounds,
+        target=measure_seconds * scale,
+        cap=cap_seconds * scale,
+        self_test=args.self_test,
+    )
+    started = time.monotonic()
+    try:
+        envs = _prepare(args.python, args.self_test)
+        for impl, (venv, info) in envs.items():
+            _log(f"{impl}: asgiref {info.get('version')} from {info['file']} ({venv})")
+        with workers if workers is not None else contextlib.nullcontext():
+            iters = calibrate(envs, cfg)
+            rounds_done = run_rounds(envs, iters, cfg)
+    except BenchError as exc:
+        _log(f"error: {exc}")
+        return 2
+    raw = [{"results": rnd.results, "infos": rnd.infos} for rnd in rounds_done]
+    raw_file.write_text(json.dumps({"iters": iters, "rounds": raw}, indent=1))
+    text = report(rounds_done, envs, iters, cfg, time.monotonic() - started)
+    out = selftest_results_file if cfg.self_test else results_file
+    out.write_text(text)
+    print(text)
+    _log(f"written to {out}; total {time.monotonic() - started:.0f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.worker:
@@ -1165,33 +1214,15 @@ def main(argv: list[str] | None = None) -> int:
             for case in CASES
             if case.name.startswith("floor") or any(part in case.name for part in wanted)
         ]
-    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 7)
-    if not 1 <= rounds <= 100:
-        raise SystemExit("--rounds must be between 1 and 100")
-    cfg = Config(
-        rounds=rounds,
-        target=0.1 if args.quick else 0.3,
-        cap=2.0 if args.quick else 5.0,
-        self_test=args.self_test,
+    return run_benchmark(
+        args,
+        measure_seconds=0.3,
+        cap_seconds=5.0,
+        report=build_report,
+        results_file=RESULTS_FILE,
+        selftest_results_file=SELFTEST_RESULTS_FILE,
+        raw_file=RAW_FILE,
     )
-    started = time.monotonic()
-    try:
-        envs = _prepare(args.python, args.self_test)
-        for impl, (venv, info) in envs.items():
-            _log(f"{impl}: asgiref {info.get('version')} from {info['file']} ({venv})")
-        iters = calibrate(envs, cfg)
-        rounds_done = run_rounds(envs, iters, cfg)
-    except BenchError as exc:
-        _log(f"error: {exc}")
-        return 2
-    raw = [{"results": rnd.results, "infos": rnd.infos} for rnd in rounds_done]
-    RAW_FILE.write_text(json.dumps({"iters": iters, "rounds": raw}, indent=1))
-    report = build_report(rounds_done, envs, iters, cfg, time.monotonic() - started)
-    out = SELFTEST_RESULTS_FILE if cfg.self_test else RESULTS_FILE
-    out.write_text(report)
-    print(report)
-    _log(f"written to {out}; total {time.monotonic() - started:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":

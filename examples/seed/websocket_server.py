@@ -22,10 +22,14 @@ class SimpleWebSocketServer(StatelessServer):
         # `await websockets.serve(...)` only starts listening and returns, so handle() returned at
         # once, which ends arun() (the server's run) with the listening socket left open and
         # unreachable (no reference kept, so it could never be closed). Keep the websockets server
-        # and serve until arun() is cancelled; cancelling serve_forever() (websockets>=13's
-        # asyncio Server) closes the server, its connections, and waits for their handlers.
+        # and serve until arun() is cancelled, then close it (its connections get 1001) and wait
+        # for their handlers. (Cancelling serve_forever() alone does that on Python 3.12+ only.)
         server = await websockets.serve(self.handle_websocket, self.host, self.port)
-        await server.serve_forever()
+        try:
+            await server.serve_forever()
+        finally:
+            server.close()
+            await server.wait_closed()
 
     # ADAPTED for websockets>=14: `websockets.serve` is now the new asyncio implementation
     # (websockets.asyncio.server.serve), which calls the handler with one argument, the
