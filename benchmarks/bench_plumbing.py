@@ -48,13 +48,11 @@ from bench_sync import (  # noqa: E402
     Case,
     Config,
     RoundResult,
-    _capped_note,
     _first_line,
     _git_description,
     _parse_args,
     _ratios,
-    _summary_cell,
-    _values,
+    case_row,
     run_benchmark,
     worker_main,
 )
@@ -305,25 +303,8 @@ def build_report(
         " ratio ours/original (median of per-round ratios) | ratio range over rounds | target |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    total = len(rounds)
     for case in CASES:
-        orig_vals, orig_errs = _values(rounds, "original", case.name)
-        ours_vals, ours_errs = _values(rounds, "ours", case.name)
-        ratio, ratio_cell, range_cell = _ratio_text(
-            _ratios(rounds, ("ours", case.name), ("original", case.name))
-        )
-        if case.target is None:
-            target_cell = "(none)"
-        elif ratio is None:
-            target_cell = f"<= {case.target:g} (not measured)"
-        else:
-            target_cell = f"<= {case.target:g} ({'met' if ratio <= case.target else 'MISSED'})"
-        lines.append(
-            f"| {case.name}{_capped_note(rounds, case.name)}"
-            f" | {_summary_cell(orig_vals, orig_errs, total)}"
-            f" | {_summary_cell(ours_vals, ours_errs, total)}"
-            f" | {ratio_cell} | {range_cell} | {target_cell} |"
-        )
+        lines.append(case_row(rounds, case))
     lines += [
         "",
         "Growth with the number of instances: cost at 100,000 / cost at 1,000, median of the"

@@ -1027,6 +1027,32 @@ def _git_description() -> str:
     return head.stdout.strip() + ("+uncommitted changes" if status.stdout.strip() else "")
 
 
+def case_row(rounds: list[RoundResult], case: Case) -> str:
+    """One case's table row: both medians, the median per-round ratio, its range, the target."""
+    total = len(rounds)
+    orig_vals, orig_errs = _values(rounds, "original", case.name)
+    ours_vals, ours_errs = _values(rounds, "ours", case.name)
+    ratios = _ratios(rounds, ("ours", case.name), ("original", case.name))
+    if ratios:
+        ratio: float | None = statistics.median(ratios)
+        ratio_cell = f"{ratio:.2f}"
+        range_cell = f"{min(ratios):.2f} .. {max(ratios):.2f}"
+    else:
+        ratio, ratio_cell, range_cell = None, "n/a", ""
+    if case.target is None:
+        target_cell = "(none)"
+    elif ratio is None:
+        target_cell = f"<= {case.target:g} (not measured)"
+    else:
+        target_cell = f"<= {case.target:g} ({'met' if ratio <= case.target else 'MISSED'})"
+    return (
+        f"| {case.name}{_capped_note(rounds, case.name)}"
+        f" | {_summary_cell(orig_vals, orig_errs, total)}"
+        f" | {_summary_cell(ours_vals, ours_errs, total)}"
+        f" | {ratio_cell} | {range_cell} | {target_cell} |"
+    )
+
+
 def build_report(
     rounds: list[RoundResult],
     envs: dict[str, tuple[Path, dict[str, Any]]],
@@ -1065,27 +1091,7 @@ def build_report(
     for case in CASES:
         if case.floor:
             continue
-        orig_vals, orig_errs = _values(rounds, "original", case.name)
-        ours_vals, ours_errs = _values(rounds, "ours", case.name)
-        ratios = _ratios(rounds, ("ours", case.name), ("original", case.name))
-        if ratios:
-            ratio = statistics.median(ratios)
-            ratio_cell = f"{ratio:.2f}"
-            range_cell = f"{min(ratios):.2f} .. {max(ratios):.2f}"
-        else:
-            ratio, ratio_cell, range_cell = None, "n/a", ""
-        if case.target is None:
-            target_cell = "(none)"
-        elif ratio is None:
-            target_cell = f"<= {case.target:g} (not measured)"
-        else:
-            target_cell = f"<= {case.target:g} ({'met' if ratio <= case.target else 'MISSED'})"
-        lines.append(
-            f"| {case.name}{_capped_note(rounds, case.name)}"
-            f" | {_summary_cell(orig_vals, orig_errs, total)}"
-            f" | {_summary_cell(ours_vals, ours_errs, total)}"
-            f" | {ratio_cell} | {range_cell} | {target_cell} |"
-        )
+        lines.append(case_row(rounds, case))
     lines.append("")
     lines.append(
         f"Floors (measured in the {ours_label} worker of each round, no asgiref involved):"
