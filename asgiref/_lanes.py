@@ -330,11 +330,6 @@ class LeasedLane:
         self._closed = False
         self._lock = threading.Lock()
 
-    @property
-    def thread(self) -> threading.Thread | None:
-        lane = self._lane
-        return None if lane is None else lane.thread
-
     def post(self, item: WorkItem) -> bool:
         with self._lock:
             if self._closed:
@@ -391,9 +386,6 @@ class _MainLaneDoor(WorkQueue):
     """The default `SyncToAsync.single_thread_executor`: a stable object that forwards to the
     process-wide lane, which is created on first use (importing asgiref starts no thread) and
     re-created in a forked child."""
-
-    def __init__(self) -> None:
-        super().__init__()
 
     def __repr__(self) -> str:
         return "<asgiref process-wide thread-sensitive lane>"
