@@ -52,6 +52,7 @@ from typing import Any, Protocol
 from ._flow import ACTING_FOR, current_flow
 from ._lanes import BorrowedLane, WorkQueue
 from ._loops import LoopThread, loop_for_this_thread
+from ._workers import WorkerPool
 
 logger = logging.getLogger("asgiref.sync")
 
@@ -361,8 +362,9 @@ class ThreadCall(_Call):
 
 
 def send_to_executor(executor: Executor, call: ThreadCall) -> None:
-    """Run `call` on `executor`; lanes take it directly, other executors through `submit`."""
-    if isinstance(executor, WorkQueue):
+    """Run `call` on `executor`; lanes and worker pools take it directly, other executors
+    through `submit`."""
+    if isinstance(executor, (WorkQueue, WorkerPool)):
         if not executor.post(call.run):
             raise RuntimeError(f"{executor!r} has shut down and cannot run sync_to_async calls")
         return
@@ -440,10 +442,10 @@ class LoopCall(_Call):
         """
         poll = self._check_loop if watch_loop else None
         try:
-            self._lane.run_until(self._schedule, self._is_done, poll, LOOP_CHECK_INTERVAL)
+            self._lane.run_until(self.schedule, self.is_done, poll, LOOP_CHECK_INTERVAL)
         except BaseException:
             if self._state is not _DONE:
-                self._request_cancel_from_thread()
+                self.cancel_from_thread()
             raise
         if self._final_context is not None:
             carry_back(self._final_context)
@@ -454,11 +456,17 @@ class LoopCall(_Call):
         """Whether the loop stopped before starting the coroutine, so it never ran."""
         return self._state is _WITHDRAWN
 
-    def _schedule(self) -> None:
+    def schedule(self) -> None:
+        """From the sync thread: start the coroutine on the loop (`run` does this itself; the
+        WSGI adapter calls it to serve the lane piecewise while the response streams)."""
         self.loop.call_soon_threadsafe(self._start)
 
-    def _is_done(self) -> bool:
+    def is_done(self) -> bool:
         return self._state is _DONE
+
+    def outcome(self) -> Any:
+        """The finished coroutine's result, or raise its exception."""
+        return self._outcome()
 
     def _check_loop(self) -> None:
         loop = self.loop
@@ -524,7 +532,8 @@ class LoopCall(_Call):
         if self._task is not None:
             self._task.cancel()
 
-    def _request_cancel_from_thread(self) -> None:
+    def cancel_from_thread(self) -> None:
+        """From the sync thread: cancel the coroutine."""
         with contextlib.suppress(RuntimeError):  # a closed loop runs nothing any more
             self.loop.call_soon_threadsafe(self.cancel)
 
@@ -579,3 +588,17 @@ def run_on_new_loop(call_factory: Callable[[asyncio.AbstractEventLoop], LoopCall
 
 def run_on_own_loop(call_factory: Callable[[asyncio.AbstractEventLoop], LoopCall]) -> Any:
     return call_factory(loop_for_this_thread()).run(watch_loop=False)
+
+
+def run_on_loop(
+    loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *, watch_loop: bool
+) -> Any:
+    """From a sync thread: run the coroutine function `fn()` on `loop`, which this thread does
+    not run, and return its result (as async_to_sync does for a loop it picks itself). With
+    `watch_loop`, raise `LoopGoneError` if the loop stops first (see `LoopCall.run`)."""
+    lane, entered_world = enter_sync_world()
+    try:
+        return LoopCall(loop, fn, (), {}, lane, None).run(watch_loop=watch_loop)
+    finally:
+        if entered_world:
+            leave_sync_world()

@@ -41,6 +41,10 @@ def _nothing() -> None:
     """A work item that only wakes the serving thread up."""
 
 
+def _always() -> bool:
+    return True
+
+
 class WorkQueue(Executor):
     """A FIFO of work items served by one thread at a time; the base of both kinds of lane."""
 
@@ -131,6 +135,16 @@ class WorkQueue(Executor):
             self._force_close()
             raise
         self._serve(is_done, poll, poll_interval)
+
+    def hold_open(self) -> None:
+        """Accept work from now on, also between the serving thread's periods of serving (it
+        returns to `run_until` later), until `release_hold`. The WSGI adapter holds its lane open
+        for a whole streamed response, so thread-sensitive work never goes elsewhere mid-request."""
+        self._open()
+
+    def release_hold(self) -> None:
+        """On the serving thread: end a `hold_open`, first running the work accepted meanwhile."""
+        self._serve(_always)
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """`Executor.submit`: run `fn(*args, **kwargs)` on the lane's thread."""

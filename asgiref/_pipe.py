@@ -1,0 +1,237 @@
+"""A bounded FIFO between an event loop and one thread: how the WSGI adapters stream.
+
+Theory
+------
+Both WSGI adapters run the WSGI side on a thread and the ASGI side on an event loop, and stream
+the request body one way and the response the other. Each stream is a `Pipe`: a queue of items
+with a byte budget. The writer waits while the queue holds `limit` bytes or more, so a fast
+producer never runs ahead of a slow consumer by more than about `limit` bytes plus one item:
+memory stays bounded however large the body is, and back-pressure reaches the other side (a slow
+client slows the WSGI app's thread; a slow WSGI app stops the server reading the request).
+
+Each end of a pipe belongs to one side: the thread side blocks (`put_blocking`, `get_blocking`),
+the loop side awaits (`put`, `get`). Wake-ups across the boundary are what streaming costs, so they
+are spent only when somebody waits: the thread wakes the loop with `call_soon_threadsafe` at most
+once per wait (items written meanwhile ride along), and the loop wakes the thread through its
+`ThreadWaiter`.
+
+A pipe ends in one of two ways. `close()` is the writer saying "no more": the reader gets what is
+queued, then `None`. `abort(error)` is either side saying "stop": queued items are dropped, and
+every wait and every later call on either end raises `error` (for example, the client went away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+_T = TypeVar("_T")
+
+
+class ThreadWaiter(Protocol):
+    """How the thread side of a pipe waits, and how the loop side wakes it."""
+
+    def wait_until(self, ready: Callable[[], bool]) -> None:
+        """Block until `ready()` is true; `ready` takes the pipe's lock itself."""
+
+    def wake(self) -> None:
+        """Make a thread blocked in `wait_until` check `ready()` again."""
+
+
+class BlockingWaiter:
+    """The plain way for a thread to wait: a condition variable."""
+
+    __slots__ = ("_condition", "_waiting")
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._waiting = False
+
+    def wait_until(self, ready: Callable[[], bool]) -> None:
+        with self._condition:
+            while not ready():
+                self._waiting = True
+                self._condition.wait()
+            self._waiting = False
+
+    def wake(self) -> None:
+        # Holding the condition's lock while notifying means a waiter is either before its
+        # `ready()` check (and will see the new state) or inside `wait()` (and is woken).
+        with self._condition:
+            if self._waiting:
+                self._condition.notify()
+
+
+class Pipe(Generic[_T]):
+    """A FIFO of items, each with a size in bytes, from a writer on one side to a reader on the
+    other; see the module docstring."""
+
+    __slots__ = (
+        "_aborted",
+        "_closed",
+        "_items",
+        "_limit",
+        "_lock",
+        "_loop",
+        "_loop_waiter",
+        "_size",
+        "_thread",
+        "_wake_pending",
+    )
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, limit: int, thread: ThreadWaiter | None = None
+    ) -> None:
+        self._loop = loop
+        self._limit = limit
+        self._thread: ThreadWaiter = thread if thread is not None else BlockingWaiter()
+        self._lock = threading.Lock()
+        self._items: deque[tuple[_T, int]] = deque()
+        self._size = 0
+        self._closed = False
+        self._aborted: BaseException | None = None
+        self._loop_waiter: asyncio.Future[None] | None = None
+        self._wake_pending = False
+
+    # --- state, read under the lock --------------------------------------------------------
+
+    def _has_room(self) -> bool:
+        with self._lock:
+            return self._size < self._limit or self._aborted is not None
+
+    def _has_news(self) -> bool:
+        with self._lock:
+            return bool(self._items) or self._closed or self._aborted is not None
+
+    @property
+    def aborted(self) -> BaseException | None:
+        """The error the pipe was aborted with, if it was."""
+        return self._aborted
+
+    # --- either side -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The writer is done: the reader gets the queued items, then `None`."""
+        with self._lock:
+            if self._closed or self._aborted is not None:
+                return
+            self._closed = True
+        self._wake_both()
+
+    def abort(self, error: BaseException) -> None:
+        """Stop the stream: drop the queued items, and make both ends raise `error` from now on.
+        The first abort wins; later ones, and a close after it, change nothing."""
+        with self._lock:
+            if self._aborted is not None:
+                return
+            self._aborted = error
+            self._items.clear()
+            self._size = 0
+        self._wake_both()
+
+    def _wake_both(self) -> None:
+        self._thread.wake()
+        with self._lock:
+            self._wake_loop_locked()
+
+    def _wake_loop_locked(self) -> None:
+        if self._loop_waiter is None or self._wake_pending:
+            return
+        self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._wake_loop)
+        except RuntimeError:  # the loop is closed: nobody will ever wait on that side again
+            self._wake_pending = False
+
+    def _wake_loop(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+            waiter = self._loop_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _raise_if_aborted_locked(self) -> None:
+        error = self._aborted
+        if error is not None:
+            raise error
+
+    # --- the thread side ---------------------------------------------------------------------
+
+    def put_blocking(self, item: _T, size: int) -> None:
+        """Append `item`, first waiting (on this thread) while the pipe is full."""
+        self._thread.wait_until(self._has_room)
+        with self._lock:
+            self._raise_if_aborted_locked()
+            self._append_locked(item, size)
+            self._wake_loop_locked()
+
+    def get_blocking(self) -> _T | None:
+        """Take the next item, waiting (on this thread) for one; `None` once closed and empty."""
+        self._thread.wait_until(self._has_news)
+        with self._lock:
+            self._raise_if_aborted_locked()
+            if not self._items:
+                return None
+            item = self._pop_locked()
+            self._wake_loop_locked()
+        return item
+
+    # --- the loop side -----------------------------------------------------------------------
+
+    async def put(self, item: _T, size: int) -> None:
+        """Append `item`, first waiting (on the loop) while the pipe is full."""
+        while True:
+            with self._lock:
+                self._raise_if_aborted_locked()
+                if self._size < self._limit:
+                    self._append_locked(item, size)
+                    break
+                waiter = self._loop_waiter = self._loop.create_future()
+            await self._wait_on_loop(waiter)
+        self._thread.wake()
+
+    def put_nowait(self, item: _T, size: int) -> None:
+        """Append `item` whatever the pipe holds (for a first item, which must never wait)."""
+        with self._lock:
+            self._raise_if_aborted_locked()
+            self._append_locked(item, size)
+        self._thread.wake()
+
+    async def get(self) -> _T | None:
+        """Take the next item, waiting (on the loop) for one; `None` once closed and empty."""
+        while True:
+            with self._lock:
+                self._raise_if_aborted_locked()
+                if self._items:
+                    item = self._pop_locked()
+                    break
+                if self._closed:
+                    return None
+                waiter = self._loop_waiter = self._loop.create_future()
+            await self._wait_on_loop(waiter)
+        self._thread.wake()
+        return item
+
+    async def _wait_on_loop(self, waiter: asyncio.Future[None]) -> None:
+        try:
+            await waiter
+        finally:
+            with self._lock:
+                if self._loop_waiter is waiter:
+                    self._loop_waiter = None
+
+    # --- the queue ---------------------------------------------------------------------------
+
+    def _append_locked(self, item: _T, size: int) -> None:
+        if self._closed:
+            raise RuntimeError("cannot write to a pipe after closing it")
+        self._items.append((item, size))
+        self._size += size
+
+    def _pop_locked(self) -> _T:
+        item, size = self._items.popleft()
+        self._size -= size
+        return item
