@@ -21,7 +21,7 @@ The lane is held open for the whole request, also while the server writes a chun
 so thread-sensitive work never goes elsewhere mid-request; it is drained when the response closes.
 If the server closes the response early (the client went away), `send()` raises
 `ClientDisconnectedError` (an `OSError`, as ASGI 2.4 asks), `receive()` returns `http.disconnect`,
-and the app's task is cancelled and waited for.
+and the app's task is waited for (and cancelled if it has not ended a few seconds later).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ RESPONSE_BUFFER = 256 * 1024
 BODY_CHUNK = 64 * 1024
 # How often a WSGI thread waiting for its response checks that the adapter's loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
+# How long an app may go on after its client left before it is cancelled.
+ABANDON_GRACE = 5.0
 
 
 class LifespanStartupFailedError(RuntimeError):
@@ -320,9 +322,14 @@ class Exchange:
     def _abandon(self) -> None:
         self._client_gone = True
         self._response.abort(ClientDisconnectedError("the WSGI server closed the response early"))
-        self._call.cancel_from_thread()
         with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
-            self._loop.call_soon_threadsafe(self._disconnect.set)
+            self._loop.call_soon_threadsafe(self._tell_app_client_gone)
+
+    def _tell_app_client_gone(self) -> None:
+        """On the loop: `receive()` now reports the disconnect and `send()` raises; an app that
+        has not ended after `ABANDON_GRACE` seconds is cancelled (this thread waits for it)."""
+        self._disconnect.set()
+        self._loop.call_later(ABANDON_GRACE, self._call.cancel)
 
     def _check_loop(self) -> None:
         if self._loop.is_closed() or not self._loop.is_running():

@@ -30,6 +30,7 @@ PUBLIC_NAMES = {
         "is_double_callable",
     ],
     "asgiref.timeout": ["timeout"],
+    "asgiref.wsgi": ["AsgiToWsgi", "WsgiToAsgi", "WsgiToAsgiInstance"],
     "asgiref.typing": [
         "ASGI2Application",
         "ASGI2Protocol",
@@ -122,3 +123,32 @@ def test_plumbing_signatures() -> None:
     timeout_parameters = inspect.signature(timeout).parameters
     assert list(timeout_parameters) == ["timeout", "loop"]
     assert timeout_parameters["loop"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_wsgi_signatures() -> None:
+    from asgiref.wsgi import AsgiToWsgi, WsgiToAsgi, WsgiToAsgiInstance
+
+    parameters = inspect.signature(WsgiToAsgi).parameters
+    assert list(parameters)[:2] == ["wsgi_application", "duplicate_header_limit"]
+    assert parameters["duplicate_header_limit"].default == 100
+    assert all(
+        parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        for parameter in list(parameters.values())[2:]
+    )
+    assert list(inspect.signature(WsgiToAsgiInstance).parameters)[:2] == [
+        "wsgi_application",
+        "duplicate_header_limit",
+    ]
+    assert list(inspect.signature(WsgiToAsgiInstance.build_environ).parameters) == [
+        "self",
+        "scope",
+        "body",
+    ]
+    assert list(inspect.signature(WsgiToAsgiInstance.start_response).parameters) == [
+        "self",
+        "status",
+        "response_headers",
+        "exc_info",
+    ]
+    assert list(inspect.signature(WsgiToAsgiInstance.run_wsgi_app).parameters) == ["self", "body"]
+    assert list(inspect.signature(AsgiToWsgi).parameters) == ["asgi_application"]
