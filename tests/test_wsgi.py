@@ -1099,3 +1099,59 @@ def test_lifespan_startup_failure_refuses_requests() -> None:
         with pytest.raises(LifespanStartupFailedError, match="no database"):
             adapter(wsgi_environ(), StartResponseRecorder())
     adapter.close()
+
+
+@pytest.mark.asyncio
+async def test_a_response_costs_one_trip_to_a_worker_thread_and_back() -> None:
+    def ten_chunks(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"%d" % n for n in range(10)]
+
+    adapter = WsgiToAsgi(ten_chunks)
+    await request(adapter)  # the worker thread now exists
+    loop = asyncio.get_running_loop()
+    wakeups: list[str] = []
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def counting(callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Handle:
+        wakeups.append(getattr(callback, "__qualname__", repr(callback)))
+        return call_soon_threadsafe(callback, *args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
+    try:
+        client = await request(adapter)
+    finally:
+        del loop.call_soon_threadsafe
+    assert (client.status, client.response_body) == (200, b"0123456789")
+    assert len(client.sent) == 11
+    # The worker wakes the loop once for the whole response (messages written while a wake-up
+    # is pending ride along) and once for the call's end; not once per ASGI message. (The OS
+    # preempting the worker between two writes can add a wake-up, hence "at most".)
+    assert wakeups.count("Inbox._drain") == 1
+    assert 1 <= wakeups.count("Pipe._wake_loop") <= 3
+    assert len(wakeups) <= 4
+
+
+def test_an_app_that_ignores_the_departed_client_is_cancelled_after_a_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("asgiref._asgi_on_wsgi.ABANDON_GRACE", 0.0)
+    cancelled = threading.Event()
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError("no lifespan here")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"1", "more_body": True})
+        try:
+            await asyncio.Event().wait()  # never looks at the client again
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    adapter = AsgiToWsgi(app)
+    result = adapter(wsgi_environ(), StartResponseRecorder())
+    assert next(iter(result)) == b"1"
+    result.close()  # type: ignore[attr-defined]
+    assert cancelled.is_set()
+    adapter.close()
