@@ -226,7 +226,9 @@ class Exchange:
             scope["state"] = dict(state)
         self._input = environ.get("wsgi.input")
         self._body_left = _body_length(environ)
-        self._body_done = self._body_left == 0
+        # Whether `receive()` has handed out the whole body (a request without one still gets
+        # one empty http.request message).
+        self._body_done = False
         # The lane this thread serves while it waits (its sync world's, as in async_to_sync).
         lane, self._entered_world = enter_sync_world()
         self._lane = lane
@@ -361,6 +363,9 @@ class Exchange:
 
     async def _receive(self) -> Message:
         if not self._body_done and not self._client_gone:
+            if self._body_left == 0:
+                self._body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             chunk = await _read_body_chunk(self)
             if chunk is not None:
                 return {"type": "http.request", "body": chunk, "more_body": not self._body_done}

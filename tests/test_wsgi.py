@@ -1070,6 +1070,7 @@ def test_closing_early_tells_the_app_the_client_is_gone() -> None:
         if scope["type"] != "http":
             raise ValueError("no lifespan here")
         try:
+            assert (await receive())["type"] == "http.request"
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"1", "more_body": True})
             disconnects.append(await receive())
