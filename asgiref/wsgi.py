@@ -215,8 +215,10 @@ class WsgiToAsgiInstance:
         try:
             await self._relay_response(send)
             await call.waiter
-        except asyncio.CancelledError:
-            self._client_gone("the ASGI server cancelled the request")
+        except BaseException as error:
+            # Cancelled, or send() failed with something other than a disconnect: unblock the
+            # app's thread (its next read or write raises) and wait for it before going.
+            self._client_gone(f"the request was abandoned: {error!r}")
             await call.outlast_cancellation()
             raise
         finally:

@@ -1156,3 +1156,30 @@ def test_an_app_that_ignores_the_departed_client_is_cancelled_after_a_grace(
     result.close()  # type: ignore[attr-defined]
     assert cancelled.is_set()
     adapter.close()
+
+
+@pytest.mark.asyncio
+async def test_send_failing_unexpectedly_unblocks_and_waits_for_the_app_thread() -> None:
+    generator_closed = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        try:
+            while True:
+                yield b"z" * 65536
+        finally:
+            generator_closed.set()
+
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    inbox.put_nowait({"type": "http.request", "body": b""})
+    sent: list[Message] = []
+
+    async def broken_send(message: Message) -> None:
+        sent.append(message)
+        if len(sent) == 2:
+            raise RuntimeError("protocol error in the server")
+
+    with pytest.raises(RuntimeError, match="protocol error"):
+        await asyncio.wait_for(WsgiToAsgi(app)(http_scope(), inbox.get, broken_send), WAIT)
+    # By the time the adapter raised, the app's thread had finished and closed its iterable.
+    assert generator_closed.is_set()
