@@ -31,7 +31,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._hop import LoopCall, LoopGoneError, enter_sync_world, leave_sync_world, run_on_loop
 from ._lanes import BorrowedLane
@@ -42,10 +42,12 @@ from ._wsgi_request import scope_from_environ
 from ._wsgi_response import wsgi_headers, wsgi_status
 from .sync import SyncToAsync
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 logger = logging.getLogger("asgiref.wsgi")
 
 Message = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 RESPONSE_BUFFER = 256 * 1024
 BODY_CHUNK = 64 * 1024
@@ -180,7 +182,7 @@ class AppRunner:
                 self._owner, self._lifespan = owner, lifespan
             return owner.loop, lifespan.state
 
-    def serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         loop, state = self._started()
         return Exchange(loop, self._app, environ, state).respond(start_response)
 
@@ -199,7 +201,7 @@ class AppRunner:
             owner.close(timeout)
 
 
-def _body_length(environ: dict[str, Any]) -> int | None:
+def _body_length(environ: WSGIEnvironment) -> int | None:
     """How many body bytes to read from `wsgi.input`; None means until it ends."""
     length = environ.get("CONTENT_LENGTH")
     if length:
@@ -217,7 +219,7 @@ class Exchange:
         self,
         loop: asyncio.AbstractEventLoop,
         app: Callable[..., Any],
-        environ: dict[str, Any],
+        environ: WSGIEnvironment,
         state: dict[str, Any],
     ) -> None:
         self._loop = loop
@@ -258,10 +260,13 @@ class Exchange:
             try:
                 self._raise_outcome()
             except Exception as error:
-                logger.error(
-                    "AsgiToWsgi: the ASGI application raised before starting its response",
-                    exc_info=error,
-                )
+                if self._client_gone:  # most likely a consequence: send() raised for it
+                    logger.info("AsgiToWsgi: the client left before the response: %r", error)
+                else:
+                    logger.error(
+                        "AsgiToWsgi: the ASGI application raised before starting its response",
+                        exc_info=error,
+                    )
             else:
                 logger.error("AsgiToWsgi: the ASGI application ended without a response")
             start_response(
@@ -369,7 +374,8 @@ class Exchange:
             chunk = await _read_body_chunk(self)
             if chunk is not None:
                 return {"type": "http.request", "body": chunk, "more_body": not self._body_done}
-            self._client_gone = True
+            self._client_gone = True  # the body ended early: the client went away
+            self._disconnect.set()
         await self._disconnect.wait()
         return {"type": "http.disconnect"}
 

@@ -49,6 +49,10 @@ def encode_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], int | None]
         if not isinstance(header, tuple) or len(header) != 2:
             raise InvalidResponseError(f"response header {header!r} is not a (name, value) tuple")
         name, value = header
+        if isinstance(value, str):
+            # Spaces around a field value are not part of it (RFC 9110), and strict HTTP
+            # parsers refuse to send them: Django's Set-Cookie values start with one.
+            value = value.strip(" \t")
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise InvalidResponseError(f"invalid response header name {name!r}")
         if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value):

@@ -15,8 +15,7 @@ import contextvars
 import logging
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import _hop
 from ._asgi_on_wsgi import AppRunner, LifespanStartupFailedError
@@ -40,9 +39,12 @@ __all__ = [
 
 logger = logging.getLogger("asgiref.wsgi")
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-StartResponse = Callable[..., Callable[[bytes], None]]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+if TYPE_CHECKING:  # the standard WSGI types, as type checkers know them (typeshed)
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+# Any callable taking (environ, start_response): apps annotate start_response in many ways.
+WsgiApp = Callable[["WSGIEnvironment", Any], Iterable[bytes]]
 Message = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
@@ -279,7 +281,7 @@ class WsgiToAsgiInstance:
 
     # --- on the worker thread ----------------------------------------------------------------
 
-    def build_environ(self, scope: Any, body: Any) -> dict[str, Any]:
+    def build_environ(self, scope: Any, body: Any) -> WSGIEnvironment:
         """The WSGI environ for `scope`, with `body` as `wsgi.input`; raises `BadRequestError`
         for a request that cannot make a well-formed one."""
         environ = environ_from_scope(scope, body, self.duplicate_header_limit)
@@ -290,10 +292,10 @@ class WsgiToAsgiInstance:
         self,
         status: str,
         response_headers: list[tuple[str, str]],
-        exc_info: ExcInfo | None = None,
-    ) -> Callable[[bytes], None]:
+        exc_info: OptExcInfo | None = None,
+    ) -> Callable[[bytes], object]:
         """PEP 3333's `start_response`; returns the `write()` callable."""
-        if exc_info is not None:
+        if exc_info is not None and exc_info[1] is not None:
             try:
                 if self._start_sent:
                     raise exc_info[1].with_traceback(exc_info[2])
@@ -327,7 +329,7 @@ class WsgiToAsgiInstance:
             if self._body is not None:
                 self._body.abort(ClientDisconnectedError("the request is over"))
 
-    def _run_app(self, environ: dict[str, Any]) -> None:
+    def _run_app(self, environ: WSGIEnvironment) -> None:
         try:
             result = self.wsgi_application(environ, self.start_response)
             try:
@@ -440,7 +442,7 @@ class AsgiToWsgi:
         self._runner = AppRunner(asgi_application)
         weakref.finalize(self, self._runner.close)
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self._runner.serve(environ, start_response)
 
     def close(self) -> None:

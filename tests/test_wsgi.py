@@ -1183,3 +1183,38 @@ async def test_send_failing_unexpectedly_unblocks_and_waits_for_the_app_thread()
         await asyncio.wait_for(WsgiToAsgi(app)(http_scope(), inbox.get, broken_send), WAIT)
     # By the time the adapter raised, the app's thread had finished and closed its iterable.
     assert generator_closed.is_set()
+
+
+@pytest.mark.asyncio
+async def test_spaces_around_response_header_values_are_trimmed() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Set-Cookie", " a=1; Path=/"), ("X-Tab", "\tv\t")])
+        return [b""]
+
+    client = await request(WsgiToAsgi(app))
+    assert client.sent[0]["headers"] == [(b"set-cookie", b"a=1; Path=/"), (b"x-tab", b"v")]
+
+
+def test_a_body_ending_early_is_a_disconnect_for_the_asgi_app() -> None:
+    seen: list[Message] = []
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError("no lifespan here")
+        while True:
+            message = await receive()
+            seen.append(message)
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    adapter = AsgiToWsgi(app)
+    environ = wsgi_environ(
+        "POST", CONTENT_LENGTH="100", **{"wsgi.input": io.BytesIO(b"ten bytes!")}
+    )
+    call_wsgi(adapter, environ)
+    assert seen == [
+        {"type": "http.request", "body": b"ten bytes!", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    adapter.close()
