@@ -1209,9 +1209,8 @@ def test_a_body_ending_early_is_a_disconnect_for_the_asgi_app() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
 
     adapter = AsgiToWsgi(app)
-    environ = wsgi_environ(
-        "POST", CONTENT_LENGTH="100", **{"wsgi.input": io.BytesIO(b"ten bytes!")}
-    )
+    environ = wsgi_environ("POST", CONTENT_LENGTH="100")
+    environ["wsgi.input"] = io.BytesIO(b"ten bytes!")  # the client left after ten bytes
     call_wsgi(adapter, environ)
     assert seen == [
         {"type": "http.request", "body": b"ten bytes!", "more_body": True},
