@@ -31,6 +31,12 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Field values: visible characters, spaces and tabs, and obs-text; never CR, LF or NUL.
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _DIGITS = re.compile(r"[0-9]+")
+# Header names that can become an `HTTP_*` key unambiguously; others ("_", ".") are dropped.
+_PLAIN_NAME = re.compile(rb"[A-Za-z0-9-]+")
+# What may go into SERVER_NAME or REMOTE_ADDR: printable latin-1, no spaces or controls.
+_HOST = re.compile(r"[\x21-\x7e\xa1-\xff]+")
+_HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+_SCHEMES = frozenset({"http", "https"})
 
 
 class BadRequestError(ValueError):
@@ -58,7 +64,14 @@ def _path_bytes(scope: Mapping[str, Any]) -> bytes:
             or decoded.decode("utf-8", "surrogateescape") == path
         ):
             return decoded
-    return path.encode("utf-8", "surrogateescape")
+    return _utf8(path, "path")
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that did not come from undecodable bytes
+        raise BadRequestError(f"the scope's {what} is not encodable: {text!r}") from None
 
 
 def _split_root(path: bytes, root: bytes) -> tuple[bytes, bytes]:
@@ -71,18 +84,30 @@ def _split_root(path: bytes, root: bytes) -> tuple[bytes, bytes]:
 
 
 def _server_fields(scope: Mapping[str, Any], host_header: str | None) -> tuple[str, str]:
-    scheme = scope.get("scheme") or "http"
-    default_port = "443" if scheme in ("https", "wss") else "80"
+    default_port = "443" if scope.get("scheme") == "https" else "80"
     server = scope.get("server")
     if server:
-        host, port = server[0], server[1]
-        return str(host), default_port if port is None else str(port)
+        host, port = _endpoint(server, "server")
+        if host:
+            return host, default_port if port is None else port
     if host_header:
         host, _, port = host_header.rpartition(":")
         if host and _DIGITS.fullmatch(port) and not host_header.endswith("]"):
             return host, port
         return host_header, default_port
     return "localhost", default_port
+
+
+def _endpoint(value: Any, what: str) -> tuple[str, str | None]:
+    """A scope's `server` or `client` as (host, port) strings, checked."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise BadRequestError(f"the scope's {what} must be a [host, port] pair, not {value!r}")
+    host, port = value
+    if not isinstance(host, str) or (host and not _HOST.fullmatch(host)):
+        raise BadRequestError(f"the scope's {what} host {host!r} is not a printable latin-1 str")
+    if port is not None and (type(port) is not int or port < 0):
+        raise BadRequestError(f"the scope's {what} port {port!r} is not a non-negative int")
+    return host, None if port is None else str(port)
 
 
 def _check_header(name: Any, value: Any) -> None:
@@ -103,7 +128,7 @@ def header_fields(headers: Iterable[Any], duplicate_header_limit: int | None) ->
         except (TypeError, ValueError):
             raise BadRequestError("each header must be a [name, value] pair") from None
         _check_header(name, value)
-        if b"_" in name:
+        if not _PLAIN_NAME.fullmatch(name):
             continue
         values = collected.setdefault(name.lower(), [])
         values.append(value)
@@ -116,6 +141,8 @@ def header_fields(headers: Iterable[Any], duplicate_header_limit: int | None) ->
         if name == b"content-length":
             fields["CONTENT_LENGTH"] = _content_length(values)
             continue
+        if name == b"host" and len(values) > 1:
+            raise BadRequestError("more than one Host header (RFC 9112 asks for a 400)")
         joined = (b"; " if name == b"cookie" else b",").join(values)
         if name == b"content-type":
             fields["CONTENT_TYPE"] = _native(joined)
@@ -158,11 +185,12 @@ def environ_from_scope(
         headers = scope.get("headers") or ()
     except KeyError as missing:
         raise BadRequestError(f"the scope has no {missing.args[0]!r}") from None
-    if not isinstance(method, str) or not isinstance(root_path, str):
-        raise BadRequestError("the scope's method and root_path must be str")
-    if not isinstance(query_string, bytes):
-        raise BadRequestError("the scope's query_string must be bytes")
-    script_name, path_info = _split_root(path, root_path.encode("utf-8", "surrogateescape"))
+    _check_scope_fields(method, root_path, query_string, http_version, scope.get("scheme"))
+    try:
+        headers = iter(headers)
+    except TypeError:
+        raise BadRequestError("the scope's headers must be an iterable of pairs") from None
+    script_name, path_info = _split_root(path, _utf8(root_path, "root_path"))
     fields = header_fields(headers, duplicate_header_limit)
     server_name, server_port = _server_fields(scope, fields.get("HTTP_HOST"))
     environ: dict[str, Any] = {
@@ -186,10 +214,28 @@ def environ_from_scope(
     }
     client = scope.get("client")
     if client:
-        environ["REMOTE_ADDR"] = str(client[0])
-        if client[1] is not None:
-            environ["REMOTE_PORT"] = str(client[1])
+        host, port = _endpoint(client, "client")
+        environ["REMOTE_ADDR"] = host
+        if port is not None:
+            environ["REMOTE_PORT"] = port
     return environ
+
+
+def _check_scope_fields(
+    method: Any, root_path: Any, query_string: Any, http_version: Any, scheme: Any
+) -> None:
+    if not isinstance(method, str) or not method.isascii() or not _TOKEN.fullmatch(method.encode()):
+        raise BadRequestError(f"the scope's method {method!r} is not an HTTP token")
+    if not isinstance(root_path, str) or (root_path and not root_path.startswith("/")):
+        raise BadRequestError(f"the scope's root_path {root_path!r} must be '' or start with '/'")
+    if not isinstance(query_string, bytes) or re.search(rb"[\r\n\x00]", query_string):
+        raise BadRequestError("the scope's query_string must be bytes without CR, LF or NUL")
+    if http_version not in _HTTP_VERSIONS:
+        raise BadRequestError(
+            f"the scope's http_version {http_version!r} is not one of 1.0/1.1/2/3"
+        )
+    if scheme not in (None, "") and scheme not in _SCHEMES:
+        raise BadRequestError(f"the scope's scheme {scheme!r} is not 'http' or 'https'")
 
 
 # --- WSGI environ to ASGI scope (AsgiToWsgi) ---------------------------------------------------
@@ -232,7 +278,7 @@ def scope_from_environ(environ: Mapping[str, Any]) -> dict[str, Any]:
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": protocol.partition("/")[2] or "1.1",
-        "method": environ["REQUEST_METHOD"].upper(),
+        "method": environ["REQUEST_METHOD"],
         "scheme": environ.get("wsgi.url_scheme", "http"),
         "path": full_path.decode("utf-8", "replace"),
         "raw_path": raw_path,

@@ -16,6 +16,7 @@ from typing import Any
 _STATUS = re.compile(r"([1-9][0-9]{2})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class InvalidResponseError(ValueError):
@@ -61,8 +62,10 @@ def encode_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], int | None]
                 "(CR, LF, NUL and other control characters are not allowed)"
             )
         if name.lower() == "content-length":
-            if not value.strip().isdigit():
+            if not _DIGITS.fullmatch(value):
                 raise InvalidResponseError(f"invalid Content-Length {value!r}")
+            if length is not None and length != int(value):
+                raise InvalidResponseError("conflicting Content-Length headers")
             length = int(value)
         encoded.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     return encoded, length

@@ -214,7 +214,7 @@ def test_server_name_and_port_fall_back_to_the_host_header(
 
 def test_scope_from_environ_for_asgi_to_wsgi() -> None:
     environ: Environ = {
-        "REQUEST_METHOD": "post",
+        "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "/app",
         "PATH_INFO": "/caf\u00c3\u00a9",
         "QUERY_STRING": "q=1",
