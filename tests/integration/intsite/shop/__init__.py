@@ -1,0 +1,1 @@
+"""The project's one app: items, and a log written by signal receivers."""
