@@ -50,7 +50,7 @@ logger = logging.getLogger("asgiref.wsgi")
 Message = dict[str, Any]
 
 RESPONSE_BUFFER = 256 * 1024
-BODY_CHUNK = 64 * 1024
+BODY_CHUNK = 256 * 1024
 # How often a WSGI thread waiting for its response checks that the adapter's loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
 # How long an app may go on after its client left before it is cancelled.

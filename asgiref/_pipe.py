@@ -42,27 +42,37 @@ class ThreadWaiter(Protocol):
 
 
 class BlockingWaiter:
-    """The plain way for a thread to wait: a condition variable."""
+    """The plain way for a thread to wait: a condition variable, made on the first wait (most
+    pipes of a small request never make their thread wait)."""
 
     __slots__ = ("_condition", "_waiting")
 
     def __init__(self) -> None:
-        self._condition = threading.Condition(threading.Lock())
+        self._condition: threading.Condition | None = None
         self._waiting = False
 
     def wait_until(self, ready: Callable[[], bool]) -> None:
-        with self._condition:
-            while not ready():
-                self._waiting = True
-                self._condition.wait()
-            self._waiting = False
+        condition = self._condition
+        if condition is None:
+            condition = self._condition = threading.Condition(threading.Lock())
+        with condition:
+            self._waiting = True  # before checking `ready()`: see `wake`
+            try:
+                while not ready():
+                    condition.wait()
+            finally:
+                self._waiting = False
 
     def wake(self) -> None:
-        # Holding the condition's lock while notifying means a waiter is either before its
-        # `ready()` check (and will see the new state) or inside `wait()` (and is woken).
-        with self._condition:
+        # Callers change the pipe's state before calling this. A waiter that is not yet marked
+        # waiting has still to check `ready()`, and will see that state; one that is marked is
+        # either before that check or inside `wait()`, and taking the lock to notify covers both.
+        condition = self._condition
+        if condition is None or not self._waiting:
+            return
+        with condition:
             if self._waiting:
-                self._condition.notify()
+                condition.notify()
 
 
 class Pipe(Generic[_T]):
@@ -183,15 +193,20 @@ class Pipe(Generic[_T]):
 
     async def put(self, item: _T, size: int) -> None:
         """Append `item`, first waiting (on the loop) while the pipe is full."""
+        await self.wait_for_room()
+        self.put_nowait(item, size)
+
+    async def wait_for_room(self) -> None:
+        """Wait (on the loop) until the pipe has room, or was aborted (the next put raises).
+
+        A writer that waits before taking the next item from its source, rather than holding it
+        while it waits, leaves that item where its source's own flow control can see it."""
         while True:
             with self._lock:
-                self._raise_if_aborted_locked()
-                if self._size < self._limit:
-                    self._append_locked(item, size)
-                    break
+                if self._size < self._limit or self._aborted is not None:
+                    return
                 waiter = self._loop_waiter = self._loop.create_future()
             await self._wait_on_loop(waiter)
-        self._thread.wake()
 
     def put_nowait(self, item: _T, size: int) -> None:
         """Append `item` whatever the pipe holds (for a first item, which must never wait)."""

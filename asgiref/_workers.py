@@ -61,7 +61,10 @@ class WorkerPool(Executor):
             self._items.append(item)
             if len(self._items) > self._free and len(self._threads) < self._max_workers:
                 self._start_worker_locked()
-            else:
+            elif len(self._items) == 1:
+                # Wake one idle worker. Items queued behind this one are not woken for here:
+                # the worker that takes an item wakes the next if more are queued, so a burst
+                # of requests wakes threads one after another instead of all fighting at once.
                 self._work_arrived.notify()
         return True
 
@@ -122,6 +125,8 @@ class WorkerPool(Executor):
                     continue
                 item = items.popleft()
                 self._free -= 1
+                if items:
+                    self._work_arrived.notify()
                 self._lock.release()
                 try:
                     item()  # work items carry their own outcome and never raise

@@ -36,7 +36,7 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 
 # How many bytes of request body, and of response, may wait in a pipe before its writer waits.
-BODY_BUFFER = 64 * 1024
+BODY_BUFFER = 256 * 1024
 RESPONSE_BUFFER = 256 * 1024
 
 
@@ -176,6 +176,10 @@ class WsgiToAsgiInstance:
         limit = self.max_body_size
         try:
             while True:
+                if more_body:
+                    # Take the next message only once there is room for it: until then it
+                    # stays in the server, whose flow control stops reading from the client.
+                    await body.wait_for_room()
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     self._client_gone("the client disconnected before the response was complete")
@@ -189,7 +193,7 @@ class WsgiToAsgiInstance:
                     body.abort(RequestBodyTooLargeError(f"the request body is over {limit} bytes"))
                     more_body = False
                     continue
-                await body.put(chunk, len(chunk))
+                body.put_nowait(chunk, len(chunk))
                 if not more_body:
                     body.close()
         except (ClientDisconnectedError, RequestBodyTooLargeError):
