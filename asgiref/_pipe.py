@@ -9,6 +9,9 @@ producer never runs ahead of a slow consumer by more than about `limit` bytes pl
 memory stays bounded however large the body is, and back-pressure reaches the other side (a slow
 client slows the WSGI app's thread; a slow WSGI app stops the server reading the request).
 
+With `lazy_reader`, the pipe holds just one item until the reader first takes one: a request
+still waiting for a thread to read its body then takes in no more of it than the first message.
+
 Each end of a pipe belongs to one side: the thread side blocks (`put_blocking`, `get_blocking`),
 the loop side awaits (`put`, `get`). Wake-ups across the boundary are what streaming costs, so they
 are spent only when somebody waits: the thread wakes the loop with `call_soon_threadsafe` at most
@@ -87,13 +90,19 @@ class Pipe(Generic[_T]):
         "_lock",
         "_loop",
         "_loop_waiter",
+        "_read_from",
         "_size",
         "_thread",
         "_wake_pending",
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, limit: int, thread: ThreadWaiter | None = None
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limit: int,
+        thread: ThreadWaiter | None = None,
+        *,
+        lazy_reader: bool = False,
     ) -> None:
         self._loop = loop
         self._limit = limit
@@ -101,6 +110,7 @@ class Pipe(Generic[_T]):
         self._lock = threading.Lock()
         self._items: deque[tuple[_T, int]] = deque()
         self._size = 0
+        self._read_from = not lazy_reader
         self._closed = False
         self._aborted: BaseException | None = None
         self._loop_waiter: asyncio.Future[None] | None = None
@@ -110,7 +120,12 @@ class Pipe(Generic[_T]):
 
     def _has_room(self) -> bool:
         with self._lock:
-            return self._size < self._limit or self._aborted is not None
+            return self._room_locked()
+
+    def _room_locked(self) -> bool:
+        # With a lazy reader, the pipe holds one item until the first read (see the module).
+        limit = self._limit if self._read_from else 1
+        return self._size < limit or self._aborted is not None
 
     def _has_news(self) -> bool:
         with self._lock:
@@ -203,7 +218,7 @@ class Pipe(Generic[_T]):
         while it waits, leaves that item where its source's own flow control can see it."""
         while True:
             with self._lock:
-                if self._size < self._limit or self._aborted is not None:
+                if self._room_locked():
                     return
                 waiter = self._loop_waiter = self._loop.create_future()
             await self._wait_on_loop(waiter)
@@ -247,6 +262,7 @@ class Pipe(Generic[_T]):
         self._size += size
 
     def _pop_locked(self) -> _T:
+        self._read_from = True
         item, size = self._items.popleft()
         self._size -= size
         return item

@@ -121,7 +121,8 @@ class WsgiToAsgiInstance:
                 await send(reply)
             return
         loop = asyncio.get_running_loop()
-        body = self._body = Pipe(loop, BODY_BUFFER)
+        # The app may wait for a worker thread: until it reads, take in only the first message.
+        body = self._body = Pipe(loop, BODY_BUFFER, lazy_reader=True)
         self._response = Pipe(loop, RESPONSE_BUFFER)
         chunk = message.get("body", b"")
         more_body = bool(message.get("more_body", False))
