@@ -489,6 +489,9 @@ class LoopCall(_Call):
                 return
             self._state = _STARTED
         task = self._context.run(self.loop.create_task, self._main())
+        # A task cancelled before its first step never runs its coroutine, not even `finally`
+        # blocks: this callback then ends the call, or the sync thread would wait forever.
+        task.add_done_callback(self._end_if_never_run)
         self._task = task
         parent = self._parent
         if parent is not None and parent.loop is self.loop and not task.done():
@@ -519,12 +522,21 @@ class LoopCall(_Call):
             CURRENT_LANE.reset(token)
             if self.changed:
                 self._final_context = contextvars.copy_context()
-            self._drop_request()
-            parent = self._parent
-            if parent is not None:
-                parent._inner.discard(self)
-            self._state = _DONE
-            self._lane.wake()
+            self._conclude()
+
+    def _end_if_never_run(self, task: asyncio.Task[None]) -> None:
+        if self._state is not _DONE:
+            self._error = asyncio.CancelledError("cancelled before it started")
+            self._conclude()
+
+    def _conclude(self) -> None:
+        """On the loop: the call is over; wake the sync thread waiting for it."""
+        self._drop_request()
+        parent = self._parent
+        if parent is not None:
+            parent._inner.discard(self)
+        self._state = _DONE
+        self._lane.wake()
 
     def cancel(self) -> None:
         """On the loop: cancel the coroutine, now or as soon as it starts."""

@@ -872,6 +872,40 @@ def test_cancellation_is_forwarded_into_async_to_sync_calls_of_the_thread() -> N
     assert seen_in_thread == [asyncio.CancelledError]
 
 
+def test_async_to_sync_cancelled_before_its_coroutine_starts_still_returns() -> None:
+    # The caller's task is cancelled first; only then does its thread call async_to_sync, whose
+    # task is therefore cancelled before its first step (asyncio then runs none of the coroutine,
+    # not even its `finally`). The thread must still get its CancelledError, not wait forever.
+    thread_started = threading.Event()
+    outer_cancelled = threading.Event()
+    ran: list[str] = []
+    seen_in_thread: list[type[BaseException]] = []
+
+    async def inner() -> None:
+        ran.append("inner")
+
+    def sync_part() -> None:
+        thread_started.set()
+        outer_cancelled.wait(10)
+        try:
+            async_to_sync(inner)()
+        except BaseException as error:
+            seen_in_thread.append(type(error))
+            raise
+
+    async def main() -> None:
+        task = asyncio.create_task(sync_to_async(sync_part)())
+        await asyncio.get_running_loop().run_in_executor(None, thread_started.wait)
+        task.cancel()
+        await asyncio.sleep(0)  # the task takes the cancellation and starts waiting for its thread
+        outer_cancelled.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+
+    asyncio.run(main())
+    assert (ran, seen_in_thread) == ([], [asyncio.CancelledError])
+
+
 def test_timeout_around_sync_to_async_raises_timeout() -> None:
     release = threading.Event()
 
