@@ -61,10 +61,6 @@ class LifespanStartupFailedError(RuntimeError):
     """The ASGI app reported `lifespan.startup.failed`: it cannot serve requests."""
 
 
-def _nothing() -> None:
-    pass
-
-
 class _LaneWaiter:
     """Makes the WSGI thread serve its lane while it waits on a pipe (see `_pipe.ThreadWaiter`)."""
 
@@ -78,7 +74,7 @@ class _LaneWaiter:
     def wait_until(self, ready: Callable[[], bool]) -> None:
         self._waiting = True  # before `ready()` is first checked, so no wake-up is missed
         try:
-            self._lane.run_until(_nothing, ready, self._check_loop, LOOP_CHECK_INTERVAL)
+            self._lane.serve_until(ready, self._check_loop, LOOP_CHECK_INTERVAL)
         finally:
             self._waiting = False
 
@@ -303,9 +299,7 @@ class Exchange:
             if not self._call.is_done():
                 if not self._response_complete:
                     self._abandon()
-                self._lane.run_until(
-                    _nothing, self._call.is_done, self._check_loop, LOOP_CHECK_INTERVAL
-                )
+                self._lane.serve_until(self._call.is_done, self._check_loop, LOOP_CHECK_INTERVAL)
         finally:
             self._lane.release_hold()
             if self._entered_world:

@@ -136,6 +136,15 @@ class WorkQueue(Executor):
             raise
         self._serve(is_done, poll, poll_interval)
 
+    def serve_until(
+        self,
+        is_done: Callable[[], bool],
+        poll: Callable[[], None] | None = None,
+        poll_interval: float | None = None,
+    ) -> None:
+        """`run_until` with nothing to start: serve the lane on this thread until `is_done()`."""
+        self.run_until(_nothing, is_done, poll, poll_interval)
+
     def hold_open(self) -> None:
         """Accept work from now on, also between the serving thread's periods of serving (it
         returns to `run_until` later), until `release_hold`. The WSGI adapter holds its lane open
