@@ -1,4 +1,5 @@
-"""A tour of the sync/async bridge: run it with `scripts/demo` (finishes in a second or two)."""
+"""A tour of the library (the sync/async bridge, Local, a StatelessServer, the test communicators
+and the WSGI adapters): run it with `scripts/demo` (finishes in a second or two)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextvars
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import asgiref
@@ -14,6 +16,7 @@ from asgiref.local import Local
 from asgiref.server import StatelessServer
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 from asgiref.testing import HttpCommunicator, WebsocketCommunicator
+from asgiref.wsgi import AsgiToWsgi, WsgiToAsgi
 
 user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="anonymous")
 request_state = Local()
@@ -127,6 +130,49 @@ async def drive_with_communicators() -> None:
     await websocket.disconnect()
 
 
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A plain WSGI app: counts the body it streams in, and says which thread it ran on."""
+    size = 0
+    while chunk := environ["wsgi.input"].read(65536):
+        size += len(chunk)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"read {size} bytes on {threading.current_thread().name}".encode()]
+
+
+def bridge_wsgi() -> None:
+    asgi_app = WsgiToAsgi(wsgi_app)
+
+    async def post_to_asgi() -> None:
+        body = b"x" * 3_000_000
+        response = await HttpCommunicator(asgi_app, "POST", "/", body=body).get_response()
+        print(f"   WSGI app behind WsgiToAsgi: {response.status} {response.body.decode()}")
+
+    asyncio.run(post_to_asgi())
+    # The same ASGI app, back under a WSGI caller: AsgiToWsgi runs it on a loop of its own.
+    wsgi_again = AsgiToWsgi(asgi_app)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+    }
+    statuses: list[str] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        statuses.append(status)
+        return lambda data: None
+
+    result = wsgi_again(environ, start_response)
+    body = b"".join(result)
+    getattr(result, "close", lambda: None)()
+    wsgi_again.close()
+    print(f"   ...and back under WSGI with AsgiToWsgi: {statuses[0]} {body.decode()}")
+
+
 def main() -> None:
     print(f"asgiref {asgiref.__version__} from {asgiref.__file__}")
     print("\n1. Two concurrent requests, each with its own sync thread, nested both ways:")
@@ -162,6 +208,9 @@ def main() -> None:
 
     print("\n5. The same application driven by the test communicators:")
     asyncio.run(drive_with_communicators())
+
+    print("\n6. WSGI apps under ASGI servers, and ASGI apps under WSGI servers:")
+    bridge_wsgi()
     print("\nDone.")
 
 
