@@ -44,10 +44,6 @@ class WorkerPool(Executor):
     def __repr__(self) -> str:
         return f"<WorkerPool {self._name!r} max_workers={self._max_workers}>"
 
-    @property
-    def max_workers(self) -> int:
-        return self._max_workers
-
     def thread_count(self) -> int:
         """How many worker threads are alive now."""
         with self._lock:

@@ -66,6 +66,15 @@ class RequestBody:
     def read(self, size: int | None = -1) -> bytes:
         """Read up to `size` bytes, blocking until that many arrived or the body ended; all of
         the rest when `size` is negative or None."""
+        return self._collect(size, to_line_end=False)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line (up to and including b"\\n"), at most `size` bytes if given."""
+        return self._collect(size, to_line_end=True)
+
+    def _collect(self, size: int | None, to_line_end: bool) -> bytes:
+        """Up to `size` bytes (all, if negative or None), stopping after a newline if
+        `to_line_end`; waits only while more is needed and the body has not ended."""
         wanted = -1 if size is None else size
         # Pieces are joined once at the end: growing one bytes object chunk by chunk would copy
         # the whole body again for every chunk of a large read.
@@ -73,24 +82,14 @@ class RequestBody:
         while wanted != 0:
             if not self._available() and not self._fill():
                 break
-            piece = self._take(self._available() if wanted < 0 else wanted)
-            pieces.append(piece)
-            if wanted > 0:
-                wanted -= len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        """Read one line (up to and including b"\\n"), at most `size` bytes if given."""
-        wanted = -1 if size is None else size
-        pieces: list[bytes] = []
-        while wanted != 0:
-            if not self._available() and not self._fill():
-                break
-            newline = self._buffer.find(b"\n", self._position)
-            length = self._available() if newline == -1 else newline + 1 - self._position
+            length = self._available()
+            if to_line_end:
+                newline = self._buffer.find(b"\n", self._position)
+                if newline != -1:
+                    length = newline + 1 - self._position
             piece = self._take(length if wanted < 0 else min(length, wanted))
             pieces.append(piece)
-            if piece.endswith(b"\n"):
+            if to_line_end and piece.endswith(b"\n"):
                 break
             if wanted > 0:
                 wanted -= len(piece)
