@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._hop import LoopCall, LoopGoneError, enter_sync_world, leave_sync_world, run_on_loop
+from ._hop import LoopCall, LoopGoneError, run_on_loop
 from ._lanes import BorrowedLane
 from ._loops import LoopThread
 from ._pipe import Pipe
@@ -227,13 +228,14 @@ class Exchange:
         # Whether `receive()` has handed out the whole body (a request without one still gets
         # one empty http.request message).
         self._body_done = False
-        # The lane this thread serves while it waits (its sync world's, as in async_to_sync).
-        lane, self._entered_world = enter_sync_world()
-        self._lane = lane
+        # The lane this thread serves while it waits (the request's own, as in async_to_sync).
+        lane = self._lane = BorrowedLane()
         self._response: Pipe[Message] = Pipe(
             loop, RESPONSE_BUFFER, _LaneWaiter(lane, self._check_loop)
         )
-        self._call = LoopCall(loop, self._run_app, (app, scope), {}, lane, None)
+        self._call = LoopCall(
+            loop, self._run_app(app, scope), lane, None, contextvars.copy_context()
+        )
         self._response_started = False
         self._response_complete = False
         self._client_gone = False
@@ -302,8 +304,6 @@ class Exchange:
                 self._lane.serve_until(self._call.is_done, self._check_loop, LOOP_CHECK_INTERVAL)
         finally:
             self._lane.release_hold()
-            if self._entered_world:
-                leave_sync_world()
         if report and not self._outcome_reported and not self._client_gone:
             try:
                 self._raise_outcome()

@@ -7,34 +7,34 @@ Theory
 work item: posted to a lane (see `_lanes`) or submitted to an executor, it runs the function in a
 copy of the task's context and wakes the task with `loop.call_soon_threadsafe`.
 
-`LoopCall` (async_to_sync) takes a coroutine function from a sync thread to an event loop. The
-sync thread does not just block while it waits: it serves its *lane*, so that thread-sensitive
-calls made by that coroutine come back to it (that is what "thread-sensitive" promises, and it is
-why nesting never needs another thread). When the coroutine is done, the lane is woken.
+`LoopCall` (async_to_sync) takes a coroutine function from a sync thread to an event loop: the
+loop awaiting that thread's `ThreadCall`, if any, else a new loop on a thread of its own (see
+`_loops`). The sync thread does not just block while it waits: it serves the call's *lane*, so
+that thread-sensitive calls made by that coroutine come back to it (that is what
+"thread-sensitive" promises, and it is why nesting never needs another thread). The lane is the
+call's own, as asgiref's `CurrentThreadExecutor` is: it travels to the coroutine in a context
+variable (`CURRENT_LANE`), and once the call is over it refuses work, so a task that outlived the
+call and makes a thread-sensitive call gets asgiref's "CurrentThreadExecutor already quit or is
+broken".
 
-Sync worlds. The lane a thread serves while it waits belongs to its current *sync world*:
+Where a thread-sensitive call goes (`send_thread_sensitive`), in asgiref's order: the lane of the
+`async_to_sync` call whose coroutine makes it; else the thread of the outermost
+`ThreadSensitiveContext`; else `SyncToAsync.single_thread_executor`. A call that would go to that
+executor from code the executor is itself running (`asyncio.run` inside a thread-sensitive
+function) could never run: it raises at once, as asgiref does (`ON_SINGLE_THREAD`).
 
-* a plain thread (not running a `ThreadCall`) has one lane for its whole life, so a task started by
-  one of its `async_to_sync` calls can make thread-sensitive calls during a later one;
-* a `ThreadCall` that a thread picks up from a lane or an executor starts a world of its own, which
-  ends when the call returns; calls that reach the thread through that world's lane join it.
+Context. Each call runs in a copy of the caller's context (or in the context the user gave). When
+it is over, every variable whose value differs is set in the caller's context (`carry_back`), so
+values set on the far side are seen by the caller, in both directions and at any depth.
 
-The lane travels to the coroutine in a context variable (`CURRENT_LANE`), set inside the task with a
-token and reset before the task's context is copied back. Bridge state therefore never leaks into
-the caller's context, and a task that outlives its world finds a lane that refuses work and moves on
-to the next rule: the outermost `ThreadSensitiveContext`, then the process-wide lane. (One contrived
-case can still wait: if the thread of that next lane is itself blocked waiting for the outliving
-task. asgiref raises "CurrentThreadExecutor already quit" there; we prefer running the call.)
+Cancellation, as asgiref 3.13 does it. A thread cannot be interrupted, so when the task awaiting a
+`ThreadCall` is cancelled, what happens depends on what the function is doing:
 
-Context. Each call runs in a copy of the caller's context. When it is over, every variable whose
-value differs is set in the caller's context (`carry_back`), so values set on the far side are seen
-by the caller, in both directions and at any depth.
-
-Cancellation. A thread cannot be interrupted. When the task awaiting a `ThreadCall` is cancelled,
-the cancellation is forwarded to the coroutines the sync function is running through
-`async_to_sync` (so it unwinds promptly), the task waits for the function to return, and then it
-raises `CancelledError`: the cancellation is never swallowed, and an error the function raised
-meanwhile is reported to the loop's exception handler rather than lost.
+* running a coroutine through `async_to_sync` (an *inner* call): the cancellation is handed to that
+  coroutine, and the task goes on waiting; its outcome is then whatever the function does (raise
+  the `CancelledError` it got, or return normally if it or the coroutine absorbed it);
+* anything else: the task raises `CancelledError` at once. A call that has not started yet never
+  starts; one that is running finishes on its own, and its result or error is dropped.
 """
 
 from __future__ import annotations
@@ -43,18 +43,16 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
-import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ._flow import ACTING_FOR, current_flow
-from ._lanes import BorrowedLane, WorkQueue
-from ._loops import LoopThread, loop_for_this_thread
+from ._lanes import BorrowedLane, ThreadLane, WorkQueue
+from ._loops import finish_loop
 from ._workers import WorkerPool
-
-logger = logging.getLogger("asgiref.sync")
 
 # How often a sync thread waiting on an event loop it does not own checks that the loop still runs.
 LOOP_CHECK_INTERVAL = 0.2
@@ -70,10 +68,6 @@ class LoopGoneError(RuntimeError):
 class _ThreadState(threading.local):
     # The ThreadCall this thread is running (the innermost one), if any.
     call: ThreadCall | None = None
-    # The lane of the sync world this thread is in, while it is in one.
-    lane: BorrowedLane | None = None
-    # A plain thread's own lane, kept for the thread's lifetime.
-    home_lane: BorrowedLane | None = None
 
 
 THREAD = _ThreadState()
@@ -82,12 +76,17 @@ CURRENT_LANE: contextvars.ContextVar[BorrowedLane | None] = contextvars.ContextV
     "asgiref.sync.current_lane", default=None
 )
 
+# Set while a function runs on `SyncToAsync.single_thread_executor`, in its context.
+ON_SINGLE_THREAD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "asgiref.sync.on_single_thread", default=False
+)
+
 
 class SensitiveContext(Protocol):
     """What `ThreadSensitiveContext` offers the dispatcher."""
 
-    def post_call(self, call: ThreadCall) -> bool:
-        """Send `call` to the context's thread; False if the context no longer takes calls."""
+    def post_call(self, call: ThreadCall) -> None:
+        """Send `call` to the context's thread."""
 
 
 SENSITIVE_CONTEXT: contextvars.ContextVar[SensitiveContext | None] = contextvars.ContextVar(
@@ -143,8 +142,7 @@ class Inbox:
         try:
             self.loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
-            for lost in self._take():
-                lost.report_lost()
+            self._take()
 
     def _take(self) -> list[ThreadCall]:
         with self._lock:
@@ -173,34 +171,13 @@ def inbox_of(loop: asyncio.AbstractEventLoop) -> Inbox:
 
 
 class _Call:
-    """What both directions share: the callable and its arguments, going one way, and its outcome
-    (a result or an exception), coming back."""
+    """What both directions share: the caller's flow and the exception it was handling, going one
+    way, and the outcome (a result or an exception) and the context's changes, coming back."""
 
-    __slots__ = (
-        "_args",
-        "_baseline",
-        "_error",
-        "_exception",
-        "_flow",
-        "_fn",
-        "_kwargs",
-        "_result",
-        "changed",
-        "loop",
-    )
+    __slots__ = ("_baseline", "_error", "_exception", "_flow", "_result", "changed", "loop")
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        exception: BaseException | None,
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, exception: BaseException | None) -> None:
         self.loop = loop
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
         # The exception the caller was handling, re-established on the far side for sys.exc_info().
         self._exception = exception
         # The flow the caller belongs to (see `_flow`); the callee acts for it.
@@ -229,20 +206,6 @@ class _Call:
         self._baseline = None
         ACTING_FOR.reset(token)
 
-    def _call_for_flow(self) -> Any:
-        """Call the function as part of the caller's flow; runs inside the callee's context."""
-        token = self._join_flow()
-        try:
-            if self._exception is None:
-                return self._fn(*self._args, **self._kwargs)
-            return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
-        finally:
-            self._leave_flow(token)
-
-    def _drop_request(self) -> None:
-        """Forget the callable and its arguments once called, so they die with the call."""
-        self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
-
     def _outcome(self) -> Any:
         """Return the result, or raise the exception, of the finished call (once)."""
         error = self._error
@@ -256,10 +219,26 @@ class _Call:
         return result
 
 
+# A ThreadCall's life: posted, then either run or abandoned (its awaiter gave up first).
+_POSTED, _RUNNING, _ABANDONED = range(3)
+
+
 class ThreadCall(_Call):
     """One sync call run on another thread for a task that awaits it on `loop`."""
 
-    __slots__ = ("_context", "_finished", "_inbox", "_inner", "_waiter", "cancelled")
+    __slots__ = (
+        "_args",
+        "_context",
+        "_finished",
+        "_fn",
+        "_inbox",
+        "_inner",
+        "_kwargs",
+        "_lock",
+        "_state",
+        "_waiter",
+        "on_single_thread",
+    )
 
     def __init__(
         self,
@@ -270,32 +249,66 @@ class ThreadCall(_Call):
         context: contextvars.Context,
         exception: BaseException | None,
     ) -> None:
-        super().__init__(loop, fn, args, kwargs, exception)
+        super().__init__(loop, exception)
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
         self._context = context
         self._inbox = inbox_of(loop)
         self._finished = False
         self._waiter: asyncio.Future[None] = loop.create_future()
-        # Coroutines the function runs through async_to_sync on `loop`, for forwarding cancellation.
+        # Coroutines the function runs through async_to_sync, for handing a cancellation on.
         self._inner: set[LoopCall] = set()
-        self.cancelled = False
+        self._state = _POSTED
+        self._lock = threading.Lock()
+        # Whether the call runs on `SyncToAsync.single_thread_executor` (see `ON_SINGLE_THREAD`).
+        self.on_single_thread = False
 
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
+        with self._lock:
+            if self._state is _ABANDONED:
+                self._drop_request()
+                return
+            self._state = _RUNNING
         state = THREAD
-        outer_call, outer_lane = state.call, state.lane
+        outer_call = state.call
         state.call = self
         try:
-            self._result = self._context.run(self._call_for_flow)
+            self._result = self._context.run(self._call_in_context)
         except BaseException as error:
             self._error = error
         finally:
-            state.call, state.lane = outer_call, outer_lane
+            state.call = outer_call
             self._drop_request()
         self._inbox.deliver(self)
 
+    def _call_in_context(self) -> Any:
+        if not self.on_single_thread:
+            return self._call_for_flow()
+        token = ON_SINGLE_THREAD.set(True)
+        try:
+            return self._call_for_flow()
+        finally:
+            ON_SINGLE_THREAD.reset(token)
+
+    def _call_for_flow(self) -> Any:
+        """Call the function as part of the caller's flow; runs inside the callee's context."""
+        token = self._join_flow()
+        try:
+            if self._exception is None:
+                return self._fn(*self._args, **self._kwargs)
+            return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
+        finally:
+            self._leave_flow(token)
+
+    def _drop_request(self) -> None:
+        """Forget the function and its arguments once called, so they die with the call."""
+        self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+
     def notice_executor_done(self, future: Future[Any]) -> None:
         """Done-callback on an executor's future: the executor may drop the call unrun."""
-        if future.cancelled():
+        if future.cancelled() and self._state is _POSTED:
             self._error = RuntimeError(
                 "the executor cancelled this sync_to_async call before running it "
                 "(was it shut down with cancel_futures=True?)"
@@ -313,8 +326,7 @@ class ThreadCall(_Call):
     #     try:
     #         await call.waiter
     #     except asyncio.CancelledError:
-    #         await call.outlast_cancellation()
-    #         raise
+    #         await call.settle_cancellation()
     #     return call.outcome()
     #
     # It is spelled out at the one place that awaits (SyncToAsync.__call__) rather than wrapped in
@@ -329,36 +341,38 @@ class ThreadCall(_Call):
         """The call's result, or raise its exception."""
         return self._outcome()
 
-    async def outlast_cancellation(self) -> None:
-        """After the awaiting task was cancelled: forward the cancellation to the coroutines the
-        function runs through async_to_sync, wait until the function has returned, and report an
-        error it raised meanwhile (the caller re-raises the CancelledError)."""
-        self.cancelled = True
-        for inner in list(self._inner):
-            inner.cancel()
+    async def settle_cancellation(self) -> None:
+        """After the awaiting task was cancelled (see the module docstring): hand the cancellation
+        to the coroutine the function runs through async_to_sync and wait for the function's
+        outcome; or, with no such coroutine, give up on the call and raise `CancelledError`."""
+        if not self._hand_over_cancellation():
+            raise asyncio.CancelledError  # asgiref drops the cancellation's message here
         while not self._finished:
             self._waiter = self.loop.create_future()
             try:
                 await self._waiter
             except asyncio.CancelledError:
-                continue  # already cancelling: keep waiting for the thread, then raise
-        error, self._error = self._error, None
-        if error is not None and not isinstance(error, asyncio.CancelledError):
-            self.loop.call_exception_handler(
-                {
-                    "message": "sync_to_async: the sync function raised after its caller was "
-                    "cancelled",
-                    "exception": error,
-                }
-            )
+                if not self._hand_over_cancellation():
+                    raise
 
-    def report_lost(self) -> None:
-        """The loop closed before the call could report back: nobody waits any more."""
-        if self._error is not None:
-            logger.error(
-                "sync_to_async: the sync function raised, but the event loop awaiting it is closed",
-                exc_info=self._error,
-            )
+    async def outlast_cancellation(self) -> None:
+        """After the awaiting task was cancelled: wait until the function has returned, whatever
+        further cancellations arrive (the WSGI adapter's request must not end before its app)."""
+        while not self._finished:
+            self._waiter = self.loop.create_future()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiter
+
+    def _hand_over_cancellation(self) -> bool:
+        """Cancel the coroutine the function is running through async_to_sync, if any; else
+        abandon the call. Return whether the function's outcome is still worth waiting for."""
+        for inner in list(self._inner):
+            if inner.cancel_soon():
+                return True
+        with self._lock:
+            if self._state is _POSTED:
+                self._state = _ABANDONED
+        return False
 
 
 def send_to_executor(executor: Executor, call: ThreadCall) -> None:
@@ -384,15 +398,28 @@ def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) 
     send_to_executor(executor, call)
 
 
-def send_thread_sensitive(call: ThreadCall, fallback: Executor) -> None:
+def send_thread_sensitive(call: ThreadCall, single_thread_executor: Executor) -> None:
     """Run `call` on the thread of its sync world (see the module docstring for the rules)."""
     lane = CURRENT_LANE.get()
-    if lane is not None and lane.post(call.run):
+    if lane is not None:
+        if not lane.post(call.run):
+            raise RuntimeError("CurrentThreadExecutor already quit or is broken")
         return
     context = SENSITIVE_CONTEXT.get()
-    if context is not None and context.post_call(call):
+    if context is not None:
+        context.post_call(call)
         return
-    send_to_executor(fallback, call)
+    if ON_SINGLE_THREAD.get():
+        raise RuntimeError("Single thread executor already being used, would deadlock")
+    call.on_single_thread = True
+    send_to_executor(single_thread_executor, call)
+
+
+def run_on_one_off_thread(call: ThreadCall) -> None:
+    """Run `call` on a thread started for it alone, which ends after it."""
+    lane = ThreadLane("asgiref-sync-one-off")
+    lane.post(call.run)
+    lane.close()
 
 
 # --- async_to_sync: a coroutine on an event loop ----------------------------------------------
@@ -401,14 +428,22 @@ _PENDING, _STARTED, _WITHDRAWN, _DONE = range(4)
 
 
 class LoopCall(_Call):
-    """One coroutine function called on an event loop for a sync thread that waits for it."""
+    """One coroutine function called on an event loop for a sync thread that waits for it.
+
+    The loop is either one that runs anyway (the loop awaiting the caller, or an adapter's own),
+    where the call is over when its coroutine is (`run`), or a new loop made for this call alone
+    and run on another thread (`run_on_new_loop`), where the call is over when that loop has been
+    ended, so that the caller keeps serving thread-sensitive calls until the last task is gone.
+    """
 
     __slots__ = (
+        "_awaitable",
         "_cancel_requested",
         "_context",
         "_final_context",
         "_lane",
         "_lock",
+        "_owns_loop",
         "_parent",
         "_state",
         "_task",
@@ -417,32 +452,56 @@ class LoopCall(_Call):
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        awaitable: Any,
         lane: BorrowedLane,
         exception: BaseException | None,
+        context: contextvars.Context,
     ) -> None:
-        super().__init__(loop, fn, args, kwargs, exception)
+        super().__init__(loop, exception)
+        # What the coroutine function returned (asgiref calls it on the caller's thread); awaited
+        # on the loop, where a non-awaitable raises Python's own TypeError.
+        self._awaitable = awaitable
         self._lane = lane
-        self._context = contextvars.copy_context()
+        self._context = context
         self._parent = THREAD.call
         self._state = _PENDING
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._cancel_requested = False
         self._final_context: contextvars.Context | None = None
+        self._owns_loop = False
 
     def run(self, watch_loop: bool) -> Any:
-        """On the sync thread: run the coroutine, serving the lane meanwhile; return its result.
+        """On the sync thread: run the coroutine on `loop`, which runs anyway, serving the lane
+        meanwhile; return its result.
 
         With `watch_loop`, the loop is not ours and may stop under us: if it stops before starting
         the coroutine, the call is withdrawn and `LoopGoneError` raised, so the caller can retry
         elsewhere; if it closes while the coroutine runs, `LoopGoneError` is raised too.
         """
         poll = self._check_loop if watch_loop else None
+        return self._serve_until_done(self.schedule, poll)
+
+    def run_on_new_loop(
+        self, start_thread: Callable[[Callable[[], None]], threading.Thread | None]
+    ) -> Any:
+        """On the sync thread: run the coroutine on `loop`, a new loop that nothing runs yet, on
+        the thread `start_thread(job)` runs `job` on; serve the lane until that loop has been
+        ended and closed; return the coroutine's result. If `start_thread` started a thread for
+        this call alone, it is joined (it has nothing left to do but exit)."""
+        self._owns_loop = True
+        started: list[threading.Thread | None] = []
         try:
-            self._lane.run_until(self.schedule, self.is_done, poll, LOOP_CHECK_INTERVAL)
+            return self._serve_until_done(
+                lambda: started.append(start_thread(self._run_own_loop)), None
+            )
+        finally:
+            if started and started[0] is not None and self.is_done():
+                started[0].join()
+
+    def _serve_until_done(self, start: Callable[[], None], poll: Callable[[], None] | None) -> Any:
+        try:
+            self._lane.run_until(start, self.is_done, poll, LOOP_CHECK_INTERVAL)
         except BaseException:
             if self._state is not _DONE:
                 self.cancel_from_thread()
@@ -482,6 +541,24 @@ class LoopCall(_Call):
                 "coroutine finished"
             )
 
+    def _run_own_loop(self) -> None:
+        """The body of the new loop's thread: run the coroutine, then end the loop as
+        `asyncio.run` does, and only then let the waiting sync thread go."""
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._start()
+            if self._task is not None:
+                # Only a task cancelled before its first step ends with an exception: `_main`
+                # keeps every other outcome for the sync thread.
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(self._task)
+            finish_loop(loop)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            self._conclude()
+
     def _start(self) -> None:
         """On the loop: start the task (unless the sync thread withdrew the call)."""
         with self._lock:
@@ -494,10 +571,8 @@ class LoopCall(_Call):
         task.add_done_callback(self._end_if_never_run)
         self._task = task
         parent = self._parent
-        if parent is not None and parent.loop is self.loop and not task.done():
+        if parent is not None and not task.done():
             parent._inner.add(self)
-            if parent.cancelled:
-                self._cancel_requested = True
         if self._cancel_requested:
             task.cancel()
 
@@ -507,14 +582,12 @@ class LoopCall(_Call):
         flow_token = self._join_flow()
         try:
             if self._exception is None:
-                awaitable = self._fn(*self._args, **self._kwargs)
-                self._result = await _checked_awaitable(awaitable, self._fn)
+                self._result = await self._awaitable
             else:
                 try:
                     raise self._exception
                 except BaseException:
-                    awaitable = self._fn(*self._args, **self._kwargs)
-                    self._result = await _checked_awaitable(awaitable, self._fn)
+                    self._result = await self._awaitable
         except BaseException as error:
             self._error = error
         finally:
@@ -522,19 +595,26 @@ class LoopCall(_Call):
             CURRENT_LANE.reset(token)
             if self.changed:
                 self._final_context = contextvars.copy_context()
-            self._conclude()
+            self._end_coroutine()
 
     def _end_if_never_run(self, task: asyncio.Task[None]) -> None:
-        if self._state is not _DONE:
+        if self._parent is not None:
+            self._parent._inner.discard(self)
+        awaitable = self._awaitable
+        if awaitable is not None:  # `_main` never ran, so it ended nothing
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # never to be awaited: say nothing about it
             self._error = asyncio.CancelledError("cancelled before it started")
+            self._end_coroutine()
+
+    def _end_coroutine(self) -> None:
+        """On the loop: the coroutine is over."""
+        self._awaitable = self._exception = None
+        if not self._owns_loop:
             self._conclude()
 
     def _conclude(self) -> None:
-        """On the loop: the call is over; wake the sync thread waiting for it."""
-        self._drop_request()
-        parent = self._parent
-        if parent is not None:
-            parent._inner.discard(self)
+        """The call is over; wake the sync thread waiting for it."""
         self._state = _DONE
         self._lane.wake()
 
@@ -544,41 +624,22 @@ class LoopCall(_Call):
         if self._task is not None:
             self._task.cancel()
 
+    def cancel_soon(self) -> bool:
+        """From the thread of the loop awaiting the caller: cancel the coroutine if it is still
+        running, whichever loop runs it; return whether it was."""
+        task = self._task
+        if task is None or task.done():
+            return False
+        if self.loop is asyncio._get_running_loop():
+            task.cancel()
+        else:
+            self.cancel_from_thread()
+        return True
+
     def cancel_from_thread(self) -> None:
-        """From the sync thread: cancel the coroutine."""
+        """From another thread than the loop's: cancel the coroutine."""
         with contextlib.suppress(RuntimeError):  # a closed loop runs nothing any more
             self.loop.call_soon_threadsafe(self.cancel)
-
-
-def _checked_awaitable(awaitable: Any, fn: Callable[..., Any]) -> Any:
-    if not inspect.isawaitable(awaitable):
-        raise TypeError(
-            f"async_to_sync expected {fn!r} to return an awaitable, but it returned "
-            f"{type(awaitable).__name__}; wrap only async functions with async_to_sync"
-        )
-    return awaitable
-
-
-def enter_sync_world() -> tuple[BorrowedLane, bool]:
-    """The lane this thread serves while it waits in async_to_sync, and whether the caller must
-    leave the world afterwards (`leave_sync_world`) because the call entered it."""
-    state = THREAD
-    lane = state.lane
-    if lane is not None:
-        return lane, False
-    if state.call is not None:
-        # A ThreadCall picked up from a lane or an executor: a world that lasts as long as it does.
-        lane = state.lane = BorrowedLane()
-        return lane, False
-    lane = state.home_lane
-    if lane is None:
-        lane = state.home_lane = BorrowedLane()
-    state.lane = lane
-    return lane, True
-
-
-def leave_sync_world() -> None:
-    THREAD.lane = None
 
 
 def outer_loop() -> asyncio.AbstractEventLoop | None:
@@ -589,28 +650,22 @@ def outer_loop() -> asyncio.AbstractEventLoop | None:
     return None
 
 
-def run_on_new_loop(call_factory: Callable[[asyncio.AbstractEventLoop], LoopCall]) -> Any:
-    """Run one call on a fresh loop and thread of its own, ended right after (force_new_loop)."""
-    owner = LoopThread("asgiref-loop-new")
-    try:
-        return call_factory(owner.loop).run(watch_loop=False)
-    finally:
-        owner.close()
-
-
-def run_on_own_loop(call_factory: Callable[[asyncio.AbstractEventLoop], LoopCall]) -> Any:
-    return call_factory(loop_for_this_thread()).run(watch_loop=False)
-
-
 def run_on_loop(
     loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *, watch_loop: bool
 ) -> Any:
     """From a sync thread: run the coroutine function `fn()` on `loop`, which this thread does
-    not run, and return its result (as async_to_sync does for a loop it picks itself). With
-    `watch_loop`, raise `LoopGoneError` if the loop stops first (see `LoopCall.run`)."""
-    lane, entered_world = enter_sync_world()
-    try:
-        return LoopCall(loop, fn, (), {}, lane, None).run(watch_loop=watch_loop)
-    finally:
-        if entered_world:
-            leave_sync_world()
+    not run, and return its result. With `watch_loop`, raise `LoopGoneError` if the loop stops
+    first (see `LoopCall.run`)."""
+    context = contextvars.copy_context()
+    call = LoopCall(loop, fn(), BorrowedLane(), None, context)
+    return call.run(watch_loop=watch_loop)
+
+
+def _forget_thread_state_after_fork() -> None:
+    # The forked thread continues in the child as its only thread, still inside the parent's
+    # ThreadCall; the loop awaiting that call does not run in the child.
+    THREAD.call = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_thread_state_after_fork)

@@ -8,7 +8,6 @@ equivalent mark is the one `asyncio.iscoroutinefunction` has always honoured.
 from __future__ import annotations
 
 import asyncio.coroutines
-import enum
 import functools
 import inspect
 import sys
@@ -50,14 +49,26 @@ if sys.version_info >= (3, 12):
 else:
 
     def iscoroutinefunction(func: object) -> bool:
-        """Whether `func` is a coroutine function or marked as one (`inspect`'s, 3.12+)."""
-        return inspect.iscoroutinefunction(func) or _has_asyncio_mark(func)
+        """Whether `func` is a coroutine function or marked as one (`asyncio`'s before 3.12)."""
+        return asyncio.iscoroutinefunction(func)
 
     def markcoroutinefunction(func: _F) -> _F:
         """Mark `func` so that `iscoroutinefunction` reports it as a coroutine function."""
-        target: Any = getattr(func, "__func__", func)
-        target._is_coroutine = _ASYNCIO_MARK
+        func._is_coroutine = _ASYNCIO_MARK  # type: ignore[attr-defined]
         return func
+
+
+_COROUTINE_FLAG = inspect.CO_COROUTINE
+
+
+def is_async_marked(obj: object) -> bool:
+    """Whether `obj`, or its `__call__`, is a coroutine function or marked as one: how the bridge's
+    wrappers tell what they were given. The wrappers are built once per call in much real code,
+    so plain functions without attributes (which can carry no mark) are read from their code."""
+    function = obj.__func__ if type(obj) is MethodType else obj
+    if type(function) is FunctionType and not function.__dict__:
+        return bool(function.__code__.co_flags & _COROUTINE_FLAG)
+    return iscoroutinefunction(obj) or iscoroutinefunction(getattr(obj, "__call__", obj))  # noqa: B004
 
 
 def _call_method(obj: object) -> object | None:
@@ -76,59 +87,3 @@ def is_async_callable(obj: object) -> bool:
         return True
     call = _call_method(obj)
     return call is not None and (iscoroutinefunction(call) or _has_asyncio_mark(call))
-
-
-def is_generator_callable(obj: object) -> bool:
-    """Whether calling `obj` gives a (sync) generator."""
-    call = _call_method(obj)
-    return inspect.isgeneratorfunction(obj) or (
-        call is not None and inspect.isgeneratorfunction(call)
-    )
-
-
-def is_async_generator_callable(obj: object) -> bool:
-    """Whether calling `obj` gives an async generator."""
-    call = _call_method(obj)
-    return inspect.isasyncgenfunction(obj) or (
-        call is not None and inspect.isasyncgenfunction(call)
-    )
-
-
-class CallableKind(enum.Enum):
-    """What calling something gives, as far as can be told without calling it."""
-
-    SYNC = "sync"
-    ASYNC = "async"
-    GENERATOR = "generator"
-    ASYNC_GENERATOR = "async generator"
-
-
-_ASYNC_GENERATOR_FLAG = inspect.CO_ASYNC_GENERATOR
-_GENERATOR_FLAG = inspect.CO_GENERATOR
-_COROUTINE_FLAG = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE  # incl. types.coroutine
-
-
-def callable_kind(obj: object) -> CallableKind:
-    """Classify `obj` for the bridge's wrappers (which build one per call in much real code, so
-    plain functions and bound methods are read directly; anything else takes the general path)."""
-    function = obj.__func__ if type(obj) is MethodType else obj
-    if type(function) is FunctionType:
-        flags = function.__code__.co_flags
-        if flags & _ASYNC_GENERATOR_FLAG:
-            return CallableKind.ASYNC_GENERATOR
-        if flags & _COROUTINE_FLAG:
-            return CallableKind.ASYNC
-        if flags & _GENERATOR_FLAG:
-            return CallableKind.GENERATOR
-        # A mark can only live in the function's attributes; when there are any, ask the official
-        # test (inspect's private mark object changed names between 3.12 and 3.13).
-        if function.__dict__ and (iscoroutinefunction(function) or _has_asyncio_mark(function)):
-            return CallableKind.ASYNC
-        return CallableKind.SYNC
-    if is_async_generator_callable(obj):
-        return CallableKind.ASYNC_GENERATOR
-    if is_generator_callable(obj):
-        return CallableKind.GENERATOR
-    if is_async_callable(obj):
-        return CallableKind.ASYNC
-    return CallableKind.SYNC

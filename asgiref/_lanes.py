@@ -5,10 +5,11 @@ on the same thread as the rest of its "sync world". A lane is how work gets to t
 are two kinds, sharing one queue and one serving loop (`WorkQueue._serve`):
 
 * A *borrowed* lane (`BorrowedLane`) is served by a thread that is blocked waiting for something
-  else: a sync thread waiting in `async_to_sync` serves its lane until the coroutine it waits for
-  is done (`WorkQueue.run_until`). `CurrentThreadExecutor` is the public face of this kind.
-* An *owned* lane (`ThreadLane`) has a dedicated thread that serves it until the lane is closed.
-  The process-wide lane and the lanes `ThreadSensitiveContext` leases from `LanePool` are owned.
+  else: a sync thread waiting in `async_to_sync` serves the lane of that call until the coroutine
+  it waits for is done (`WorkQueue.run_until`). `CurrentThreadExecutor` is the public face of
+  this kind.
+* An *owned* lane (`ThreadLane`) has a dedicated thread that serves it until the lane is closed:
+  the process-wide lane, each `ThreadSensitiveContext`'s lane, each `AsyncSingleThreadContext`'s.
 
 Guarantees:
 
@@ -16,18 +17,22 @@ Guarantees:
   a caller never waits on a lane that nobody serves. A borrowed lane accepts work only while it is
   being served; a closing lane drains what it accepted before it stops.
 * Work items never raise: they carry their outcome to whoever waits for them. The serving loop has
-  no error handling of its own to get wrong.
+  no error handling of its own to get wrong. It drops each item once run, so an item (and the
+  context it holds) is never kept alive by an idle thread.
 * Every thread started here has an owner that ends it: a `ThreadLane` is closed by whoever created
-  it (a pool, or the process at exit), and its thread exits once its queue is drained.
+  it, and at interpreter exit every lane still open is closed (`LANES.close_all`) before Python
+  waits for its non-daemon threads, as `concurrent.futures` does for its workers; a lane's thread
+  exits once its queue is drained. After `os.fork()`, a lane inherited from the parent starts a
+  new thread in the child on its next item (the parent's thread does not exist there).
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
@@ -99,14 +104,15 @@ class WorkQueue(Executor):
                 if is_done() and self._close_if_drained():
                     return
                 if poll is None:
-                    item = items.get()
-                else:
-                    try:
-                        item = items.get(timeout=poll_interval)
-                    except queue.Empty:
-                        poll()
-                        continue
+                    items.get()()
+                    continue
+                try:
+                    item = items.get(timeout=poll_interval)
+                except queue.Empty:
+                    poll()
+                    continue
                 item()
+                del item  # not kept alive while this thread waits for the next one
         except BaseException:
             # Interrupted (KeyboardInterrupt, or `poll` gave up): refuse new work before leaving.
             self._force_close()
@@ -158,7 +164,7 @@ class WorkQueue(Executor):
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """`Executor.submit`: run `fn(*args, **kwargs)` on the lane's thread."""
         future: Future[_T] = Future()
-        if not self.post(_FutureItem(future, fn, args, kwargs)):
+        if not self.post(FutureItem(future, fn, args, kwargs)):
             raise RuntimeError(f"{self!r} is not accepting work: it has shut down")
         return future
 
@@ -180,7 +186,7 @@ class BorrowedLane(WorkQueue):
         return self._thread
 
 
-class _FutureItem:
+class FutureItem:
     """Adapts an `Executor.submit` call to a work item that reports through a `Future`."""
 
     __slots__ = ("args", "fn", "future", "kwargs")
@@ -213,23 +219,18 @@ class _FutureItem:
 class ThreadLane(WorkQueue):
     """A lane with a dedicated thread, started on the first item and ended by `close()`.
 
-    With `idle_timeout`, the thread asks `on_idle(lane)` whenever it has been idle that long; if the
-    answer is True the lane closes (this is how a pool retires threads nobody needs).
-    """
+    The thread is not a daemon: like asgiref's executor threads, a function still running at
+    interpreter exit is waited for (after `LANES.close_all` has told every idle lane to stop)."""
 
-    def __init__(
-        self,
-        name: str,
-        idle_timeout: float | None = None,
-        on_idle: Callable[[ThreadLane], bool] | None = None,
-    ) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
         self._name = name
-        self._idle_timeout = idle_timeout
-        self._on_idle = on_idle
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self._closing = False
+        self._on_exit: Callable[[], None] | None = None
         self._open()  # an owned lane accepts work from birth until it is closed
+        LANES.add(self)
 
     def __repr__(self) -> str:
         return f"<ThreadLane {self._name!r}>"
@@ -243,16 +244,30 @@ class ThreadLane(WorkQueue):
         with self._lock:
             if not self._open_count:
                 return False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            if self._thread is None or self._pid != os.getpid():
+                self._start_thread_locked()
             self._items.put(item)
         return True
 
-    def close(self) -> None:
-        """Stop accepting work once the queued items are done; the thread then exits."""
+    def _start_thread_locked(self) -> None:
+        if self._pid != os.getpid():
+            # Inherited through fork: the parent's thread and queued items do not exist here.
+            self._pid = os.getpid()
+            self._items = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=self._name)
+        self._thread.start()
+
+    def close(self, on_exit: Callable[[], None] | None = None) -> None:
+        """Stop accepting work once the queued items are done; the thread then exits, calling
+        `on_exit()` (from the thread, when it has nothing left to run) if given."""
+        self._on_exit = on_exit
         self._closing = True
-        self.wake()
+        with self._lock:
+            started = self._thread is not None and self._pid == os.getpid()
+        if started:
+            self.wake()
+        elif on_exit is not None:
+            on_exit()
 
     def join(self, timeout: float | None = None) -> None:
         thread = self._thread
@@ -268,63 +283,36 @@ class ThreadLane(WorkQueue):
     def _is_closing(self) -> bool:
         return self._closing
 
-    def _retire_if_idle(self) -> None:
-        if self._on_idle is not None and self._on_idle(self):
-            self.close()
-
     def _run(self) -> None:
-        if self._idle_timeout is None:
+        try:
             self._serve(self._is_closing)
-        else:
-            self._serve(self._is_closing, self._retire_if_idle, self._idle_timeout)
+        finally:
+            LANES.discard(self)
+            on_exit = self._on_exit
+            if on_exit is not None:
+                on_exit()
 
 
-class LanePool:
-    """Warm `ThreadLane`s for `ThreadSensitiveContext`, so opening a context starts no thread.
+class _LaneRegistry:
+    """Every `ThreadLane` not yet closed, so that interpreter exit can close them."""
 
-    A lane is handed to one context at a time and comes back when the context ends; the next
-    context's work queues behind anything the previous one left, so their work never interleaves.
-    Idle lanes above `max_idle`, or idle for `idle_timeout` seconds, are closed.
-    """
-
-    def __init__(self, max_idle: int = 16, idle_timeout: float = 30.0) -> None:
-        self._max_idle = max_idle
-        self._idle_timeout = idle_timeout
-        self._idle: list[ThreadLane] = []
+    def __init__(self) -> None:
+        self._lanes: weakref.WeakSet[ThreadLane] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self._created = 0
 
-    def acquire(self) -> ThreadLane:
-        """Take an idle lane, or make a new one."""
+    def add(self, lane: ThreadLane) -> None:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            self._created += 1
-            number = self._created
-        return ThreadLane(
-            f"asgiref-sensitive-{number}", idle_timeout=self._idle_timeout, on_idle=self._retire
-        )
+            self._lanes.add(lane)
 
-    def release(self, lane: ThreadLane) -> None:
-        """Give `lane` back. Work its last leaseholder queued still runs first (the queue is FIFO
-        and that leaseholder posts no more), so the next one never interleaves with it."""
+    def discard(self, lane: ThreadLane) -> None:
         with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(lane)
-                return
-        lane.close()
+            self._lanes.discard(lane)
 
-    def _retire(self, lane: ThreadLane) -> bool:
+    def close_all(self, timeout: float = 5.0) -> None:
+        """Close every lane and wait, a bounded time, for the idle ones to finish; a lane still
+        running a function is then waited for by Python itself (its thread is not a daemon)."""
         with self._lock:
-            if lane in self._idle:
-                self._idle.remove(lane)
-                return True
-        return False
-
-    def close(self, timeout: float) -> None:
-        """Close every idle lane and wait up to `timeout` seconds for their threads."""
-        with self._lock:
-            lanes, self._idle = self._idle, []
+            lanes = list(self._lanes)
         deadline = time.monotonic() + timeout
         for lane in lanes:
             lane.close()
@@ -332,96 +320,67 @@ class LanePool:
             lane.join(max(0.0, deadline - time.monotonic()))
 
     def forget_after_fork(self) -> None:
-        """In a forked child: the idle lanes' threads do not exist there."""
-        self._idle = []
         self._lock = threading.Lock()
 
 
-class LeasedLane:
-    """A `ThreadSensitiveContext`'s claim on one pooled lane, from its first call until it ends.
-
-    The lane is taken from the pool only when the first thread-sensitive call arrives, so a context
-    with no such call costs no thread at all. After `close()`, `post` refuses work: tasks that
-    outlive the context go to the next lane in line instead of to a thread now serving someone else.
-    """
-
-    __slots__ = ("_closed", "_lane", "_lock", "_pool")
-
-    def __init__(self, pool: LanePool) -> None:
-        self._pool = pool
-        self._lane: ThreadLane | None = None
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def post(self, item: WorkItem) -> bool:
-        with self._lock:
-            if self._closed:
-                return False
-            if self._lane is None:
-                self._lane = self._pool.acquire()
-            return self._lane.post(item)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            lane, self._lane = self._lane, None
-        if lane is not None:
-            self._pool.release(lane)
+LANES = _LaneRegistry()
 
 
-class ProcessLanes:
-    """The process-wide lane and the context lane pool: created lazily, ended at exit and fork."""
+class _ProcessLane:
+    """The process-wide lane, where thread-sensitive work goes when no other rule applies:
+    created on first use (importing asgiref starts no thread)."""
 
     def __init__(self) -> None:
-        self.pool = LanePool()
-        self._main: ThreadLane | None = None
+        self._lane: ThreadLane | None = None
         self._lock = threading.Lock()
 
     @property
-    def main(self) -> ThreadLane:
-        """The lane thread-sensitive work goes to when no other rule applies."""
-        lane = self._main
+    def lane(self) -> ThreadLane:
+        lane = self._lane
         if lane is None:
             with self._lock:
-                lane = self._main
+                lane = self._lane
                 if lane is None:
-                    lane = self._main = ThreadLane("asgiref-sync-main")
+                    lane = self._lane = ThreadLane("asgiref-sync-main")
         return lane
 
-    def close(self, timeout: float = 5.0) -> None:
-        """At interpreter exit: end the threads, waiting a bounded time for work in progress."""
-        lane, self._main = self._main, None
-        if lane is not None:
-            lane.close()
-            lane.join(timeout)
-        self.pool.close(timeout)
-
     def forget_after_fork(self) -> None:
-        self._main = None
         self._lock = threading.Lock()
-        self.pool.forget_after_fork()
 
 
-PROCESS_LANES = ProcessLanes()
+PROCESS_LANE = _ProcessLane()
 
 
 class _MainLaneDoor(WorkQueue):
     """The default `SyncToAsync.single_thread_executor`: a stable object that forwards to the
-    process-wide lane, which is created on first use (importing asgiref starts no thread) and
-    re-created in a forked child."""
+    process-wide lane."""
 
     def __repr__(self) -> str:
         return "<asgiref process-wide thread-sensitive lane>"
 
     def post(self, item: WorkItem) -> bool:
-        return PROCESS_LANES.main.post(item)
+        return PROCESS_LANE.lane.post(item)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        PROCESS_LANES.main.shutdown(wait)
+        PROCESS_LANE.lane.shutdown(wait)
 
 
 MAIN_LANE_DOOR = _MainLaneDoor()
 
-atexit.register(PROCESS_LANES.close)
+
+def _at_exit(close: Callable[[], None]) -> None:
+    """Run `close` at interpreter exit before Python joins non-daemon threads (the hook
+    `concurrent.futures` uses), or as a plain atexit hook where that hook does not exist."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(close)
+    else:  # pragma: no cover - every supported CPython has the hook
+        import atexit
+
+        atexit.register(close)
+
+
+_at_exit(LANES.close_all)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=PROCESS_LANES.forget_after_fork)
+    os.register_at_fork(after_in_child=LANES.forget_after_fork)
+    os.register_at_fork(after_in_child=PROCESS_LANE.forget_after_fork)

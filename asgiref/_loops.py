@@ -1,20 +1,17 @@
-"""The event loops `async_to_sync` runs coroutines on when no event loop is awaiting the caller.
+"""Event loops that asgiref runs itself, and how they end.
 
 Theory
 ------
-The original asgiref builds a thread and an event loop for every such call, which costs about a
-millisecond and breaks loop-bound objects (connection pools, Redis clients) between calls. Here a
-sync thread gets one `LoopThread` of its own, made on its first call and kept for its lifetime:
+`async_to_sync`, called where no event loop awaits its caller, runs its coroutine the way
+asgiref 3.13 does: on a new event loop, on a thread of its own, ended as `asyncio.run` ends one
+(`finish_loop`: the tasks left on it are cancelled and waited for, async generators and the
+default executor shut down) before the call returns, and then closed. Each call gets a new loop,
+so nothing bound to one call's loop (tasks, locks, clients) survives into the next.
 
-* Calls from the same thread share one loop, so objects bound to that loop keep working across
-  calls, and tasks a call leaves running keep running in the background until the loop ends.
-* A loop ends when its owner ends: the per-thread loop when its sync thread exits (the thread-local
-  holding it is dropped), an `AsyncSingleThreadContext`'s loop when the context exits, a
-  `force_new_loop` loop right after its one call, and every loop at interpreter exit. Ending a
-  loop cancels the tasks still on it, waits for them, shuts down async generators and the default
-  executor, and closes the loop, like `asyncio.run` does.
-* After `os.fork()` the child has none of the parent's threads: loops inherited from the parent are
-  dropped (never closed, their threads are gone) and each thread makes a new one when it needs it.
+`LoopThread` is the other kind: an event loop that lives on a thread of its own until its owner
+closes it (`AsgiToWsgi` runs every request of one adapter on one). It ends when its owner closes
+it or drops it, and at interpreter exit. After `os.fork()` the child has none of the parent's
+threads: loops inherited from the parent are dropped (never closed, their threads are gone).
 """
 
 from __future__ import annotations
@@ -102,15 +99,16 @@ def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_forever()
     finally:
         try:
-            _finish(loop)
+            finish_loop(loop)
         finally:
             asyncio.set_event_loop(None)
             loop.close()
             REGISTRY.discard(threading.current_thread())
 
 
-def _finish(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel the tasks left on `loop` and wait for them, then release the loop's resources."""
+def finish_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """On the loop's thread, with the loop not running: cancel the tasks left on `loop` and wait
+    for them, then release the loop's resources (the caller closes it)."""
     tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in tasks:
         task.cancel()
@@ -167,22 +165,6 @@ class LoopThread:
         self._finalizer()
         if self._generation == _fork_generation and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-
-
-class _ThreadLoops(threading.local):
-    loop_thread: LoopThread | None = None
-
-
-_per_thread = _ThreadLoops()
-
-
-def loop_for_this_thread() -> asyncio.AbstractEventLoop:
-    """The event loop this sync thread's `async_to_sync` calls run on, made on first use."""
-    owner = _per_thread.loop_thread
-    if owner is None or not owner.usable:
-        name = f"asgiref-loop-for-{threading.current_thread().name}"
-        owner = _per_thread.loop_thread = LoopThread(name)
-    return owner.loop
 
 
 atexit.register(REGISTRY.close_all)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ._lanes import BorrowedLane, _FutureItem
+from ._lanes import BorrowedLane, FutureItem
 
 __all__ = ["CurrentThreadExecutor"]
 
@@ -32,10 +32,7 @@ class CurrentThreadExecutor(BorrowedLane):
     def run_until_future(self, future: Future[Any]) -> None:
         """Run submitted work on this thread until `future` is done."""
         if threading.current_thread() is not self.thread:
-            raise RuntimeError(
-                "CurrentThreadExecutor.run_until_future() must be called from the thread that "
-                f"created the executor ({self.thread.name!r})"
-            )
+            raise RuntimeError("You cannot run CurrentThreadExecutor from a different thread")
         first, self._unserved = self._unserved, False
         self.run_until(
             lambda: future.add_done_callback(self._wake_on_done), future.done, already_open=first
@@ -47,18 +44,12 @@ class CurrentThreadExecutor(BorrowedLane):
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Queue `fn(*args, **kwargs)` to run on the executor's thread; returns its `Future`."""
         if threading.current_thread() is self.thread:
-            raise RuntimeError(
-                "You cannot submit onto CurrentThreadExecutor from its own thread: it would wait "
-                "for itself. Call the function directly instead."
-            )
+            raise RuntimeError("You cannot submit onto CurrentThreadExecutor from its own thread")
         future: Future[_T] = Future()
-        item = _FutureItem(future, fn, args, kwargs)
+        item = FutureItem(future, fn, args, kwargs)
         executor: CurrentThreadExecutor | None = self
         while executor is not None:
             if executor.post(item):
                 return future
             executor = executor._old_executor
-        raise RuntimeError(
-            "CurrentThreadExecutor already quit or is broken: its thread is no longer waiting in "
-            "run_until_future(), so the work would never run"
-        )
+        raise RuntimeError("CurrentThreadExecutor already quit or is broken")

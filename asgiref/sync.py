@@ -1,13 +1,14 @@
 """Calling sync code from async code and back: `sync_to_async`, `async_to_sync` and friends.
 
 This module is the public face; the machinery lives in `_hop` (moving a call to another thread and
-back), `_lanes` (where thread-sensitive work runs) and `_loops` (the event loops `async_to_sync`
-uses when no loop is awaiting its caller).
+back), `_lanes` (the threads that thread-sensitive work runs on) and `_loops` (the event loops
+asgiref runs itself).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import sys
@@ -20,22 +21,18 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import _hop
 from ._hop import LoopCall, LoopGoneError, ThreadCall
-from ._inspection import (
-    CallableKind,
-    callable_kind,
-    iscoroutinefunction,
-    markcoroutinefunction,
-)
-from ._lanes import MAIN_LANE_DOOR, PROCESS_LANES, LeasedLane
-from ._loops import LoopThread
+from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
+from ._lanes import MAIN_LANE_DOOR, BorrowedLane, ThreadLane
+from .current_thread_executor import CurrentThreadExecutor
+from .local import Local
 
 __all__ = [
     "AsyncSingleThreadContext",
     "AsyncToSync",
-    "AsyncToSyncInEventLoopError",
+    "CurrentThreadExecutor",
+    "Local",
     "SyncToAsync",
     "ThreadSensitiveContext",
-    "ThreadSensitiveContextExitedError",
     "async_to_sync",
     "iscoroutinefunction",
     "markcoroutinefunction",
@@ -46,14 +43,6 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-class AsyncToSyncInEventLoopError(RuntimeError):
-    """`async_to_sync` was called from a thread whose event loop is running."""
-
-
-class ThreadSensitiveContextExitedError(RuntimeError):
-    """A thread-sensitive call came through a `ThreadSensitiveContext(executor=...)` that ended."""
-
-
 class ThreadSensitiveContext:
     """Async context manager: thread-sensitive calls inside it run on a thread of its own.
 
@@ -62,13 +51,15 @@ class ThreadSensitiveContext:
     (and leaves the executor running when it exits), can be entered only once, and a call made
     through it after it exited raises `RuntimeError`.
 
-    The thread comes from a pool of warm threads when the first thread-sensitive call arrives, so
-    a context that makes no such call costs next to nothing, and one that does starts no thread.
+    The thread starts with the first thread-sensitive call, and leaving the context waits (without
+    blocking the event loop) until it has run every call it took and ended, so nothing kept in
+    thread-locals by one context is seen by the next.
     """
 
     def __init__(self, *, executor: Executor | None = None) -> None:
         self._executor = executor
-        self._lane: LeasedLane | None = None
+        self._lane: ThreadLane | None = None
+        self._lane_lock = threading.Lock()
         self._token: contextvars.Token[_hop.SensitiveContext | None] | None = None
         self._entered = False
         self._exited = False
@@ -79,12 +70,9 @@ class ThreadSensitiveContext:
                 return self  # nested inside another context: the outermost one counts
             if self._token is not None:
                 raise RuntimeError("this ThreadSensitiveContext is already active")
-            self._lane = LeasedLane(PROCESS_LANES.pool)
+            self._exited = False
         elif self._entered:
-            raise RuntimeError(
-                "a ThreadSensitiveContext with an executor can be entered only once; "
-                "create a new one for each use"
-            )
+            raise RuntimeError("ThreadSensitiveContext with an executor cannot be entered again")
         self._entered = True
         self._token = _hop.SENSITIVE_CONTEXT.set(self)
         return self
@@ -100,41 +88,69 @@ class ThreadSensitiveContext:
             return
         _hop.SENSITIVE_CONTEXT.reset(token)
         self._exited = True
-        lane, self._lane = self._lane, None
+        with self._lane_lock:
+            lane, self._lane = self._lane, None
         if lane is not None:
-            lane.close()
+            await _closed(lane)
 
-    def post_call(self, call: ThreadCall) -> bool:
+    def post_call(self, call: ThreadCall) -> None:
         """Send a thread-sensitive call to this context's thread (used by `sync_to_async`)."""
         if self._executor is not None:
             if self._exited:
-                raise ThreadSensitiveContextExitedError(
-                    "this ThreadSensitiveContext(executor=...) has already exited: a task that "
-                    "outlived it made a thread-sensitive call; await such tasks inside the context"
+                raise RuntimeError(
+                    "ThreadSensitiveContext has exited. Tasks created inside a context with an "
+                    "executor must finish before it exits."
                 )
             _hop.send_to_executor(self._executor, call)
-            return True
-        lane = self._lane
-        return lane is not None and lane.post(call.run)
+            return
+        if self._exited:
+            # A task that outlived the context: its thread is gone, and another context's thread
+            # must not run this context's work.
+            _hop.run_on_one_off_thread(call)
+            return
+        with self._lane_lock:
+            lane = self._lane
+            if lane is None:
+                lane = self._lane = ThreadLane("asgiref-sensitive")
+        lane.post(call.run)
+
+
+async def _closed(lane: ThreadLane) -> None:
+    """Close `lane` and wait, without blocking the event loop, until its thread has ended."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(_resolve, ended)
+
+    lane.close(on_exit)
+    await ended
+    lane.join()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class AsyncSingleThreadContext:
     """Context manager: every `async_to_sync` call inside it runs its coroutine on one and the same
-    thread and event loop. Re-entrant: the outermost one counts. The loop and its thread end
-    (cancelling any tasks left on the loop) when the outermost context exits."""
+    thread (each call still on a new event loop of its own). Re-entrant: the outermost one counts;
+    its thread ends when it exits."""
 
     def __init__(self) -> None:
         self._token: contextvars.Token[AsyncSingleThreadContext | None] | None = None
-        self._loop_thread: LoopThread | None = None
+        self._lane: ThreadLane | None = None
         self._lock = threading.Lock()
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The context's event loop, started on first use."""
+    def start(self, job: Callable[[], None]) -> None:
+        """Run `job` on the context's thread (started on first use)."""
         with self._lock:
-            if self._loop_thread is None:
-                self._loop_thread = LoopThread("asgiref-single-thread-context")
-            return self._loop_thread.loop
+            lane = self._lane
+            if lane is None:
+                lane = self._lane = ThreadLane("asgiref-single-thread-context")
+        lane.post(job)
 
     def __enter__(self) -> AsyncSingleThreadContext:
         if _SINGLE_THREAD_CONTEXT.get() is None:
@@ -152,9 +168,9 @@ class AsyncSingleThreadContext:
             return
         _SINGLE_THREAD_CONTEXT.reset(token)
         with self._lock:
-            loop_thread, self._loop_thread = self._loop_thread, None
-        if loop_thread is not None:
-            loop_thread.close()
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.shutdown(wait=True)
 
 
 _SINGLE_THREAD_CONTEXT: contextvars.ContextVar[AsyncSingleThreadContext | None] = (
@@ -162,16 +178,23 @@ _SINGLE_THREAD_CONTEXT: contextvars.ContextVar[AsyncSingleThreadContext | None] 
 )
 
 
+def _start_thread(job: Callable[[], None]) -> threading.Thread:
+    """Run `job` on a new thread of its own. Not a daemon, as asgiref's: the job ends by itself
+    once its event loop is closed, and interpreter exit waits for it."""
+    thread = threading.Thread(target=job, name="asgiref-async-to-sync")
+    thread.start()
+    return thread
+
+
 class AsyncToSync(Generic[_P, _R]):
     """A sync callable that runs a coroutine function and blocks for its result.
 
     Called from a thread that `sync_to_async` started, the coroutine runs on the event loop that
-    awaits that call; otherwise on this thread's own event loop (one per thread, kept while the
-    thread lives, so loop-bound objects keep working between calls; tasks a call leaves running go
-    on in the background until the thread ends), or on the loop of an enclosing
-    `AsyncSingleThreadContext`. `force_new_loop=True` gives each call a new loop of its own, ended
-    (remaining tasks cancelled) when the call returns. While it waits, the calling thread runs the
-    thread-sensitive `sync_to_async` calls the coroutine makes.
+    awaits that call; otherwise on a new event loop, on a new thread (or, inside an
+    `AsyncSingleThreadContext`, on that context's thread), which is ended as `asyncio.run` ends
+    one (the tasks the coroutine left are cancelled) before the call returns.
+    `force_new_loop=True` always gives the call a new loop. While it waits, the calling thread
+    runs the thread-sensitive `sync_to_async` calls the coroutine makes.
     """
 
     def __init__(
@@ -179,76 +202,54 @@ class AsyncToSync(Generic[_P, _R]):
         awaitable: Callable[_P, Awaitable[_R]],
         force_new_loop: bool = False,
     ) -> None:
-        if not callable(awaitable):
-            raise TypeError(
-                f"async_to_sync needs an async function, got {type(awaitable).__name__} "
-                f"object {awaitable!r}, which is not callable"
-            )
-        kind = callable_kind(awaitable)
-        if kind is CallableKind.GENERATOR or kind is CallableKind.ASYNC_GENERATOR:
-            raise TypeError(
-                f"async_to_sync cannot wrap the generator function {awaitable!r}: it would get a "
-                "generator, not a result. Wrap a coroutine function that consumes it instead."
-            )
-        if kind is not CallableKind.ASYNC:
-            # Not provably async (e.g. a plain function returning a coroutine): accepted, as
-            # asgiref always has; a call that returns no awaitable raises TypeError.
+        if not is_async_marked(awaitable):
+            # Accepted all the same, as asgiref does: a plain function may return a coroutine.
             warnings.warn(
-                "async_to_sync was passed a non-async-marked callable",
-                UserWarning,
-                stacklevel=2,
+                "async_to_sync was passed a non-async-marked callable", UserWarning, stacklevel=2
             )
         self.awaitable = awaitable
+        with contextlib.suppress(AttributeError):
+            self.__self__ = awaitable.__self__  # type: ignore[attr-defined]
         self.force_new_loop = force_new_loop
-        functools.update_wrapper(self, awaitable)
-        # The wrapper is sync, whatever marks the wrapped function carried in its __dict__.
-        self.__dict__.pop("_is_coroutine_marker", None)
-        self.__dict__.pop("_is_coroutine", None)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         if asyncio._get_running_loop() is not None:
-            raise AsyncToSyncInEventLoopError(
+            raise RuntimeError(
                 "You cannot use AsyncToSync in the same thread as an async event loop - just "
-                "await the async function directly (or call it from a thread, e.g. through "
-                "sync_to_async)."
+                "await the async function directly."
             )
-        lane, entered_world = _hop.enter_sync_world()
+        lane = BorrowedLane()
         exception = sys.exc_info()[1]
+        context = contextvars.copy_context()
+        # Called here, on the caller's thread and in its context, as asgiref does: only what it
+        # returns crosses to the loop.
+        awaitable = self.awaitable(*args, **kwargs)
 
         def call_on(loop: asyncio.AbstractEventLoop) -> LoopCall:
-            return LoopCall(loop, self.awaitable, args, kwargs, lane, exception)
+            return LoopCall(loop, awaitable, lane, exception, context)
 
-        try:
-            result: _R = self._run(call_on)
-            return result
-        finally:
-            if entered_world:
-                _hop.leave_sync_world()
-
-    def _run(self, call_on: Callable[[asyncio.AbstractEventLoop], LoopCall]) -> Any:
-        if self.force_new_loop:
-            return _hop.run_on_new_loop(call_on)
-        outer = _hop.outer_loop()
-        if outer is not None:
-            call = call_on(outer)
-            try:
-                return call.run(watch_loop=True)
-            except LoopGoneError:
-                if not call.withdrawn:
-                    raise
-                # The outer loop stopped before starting the coroutine: run it on our own loop.
-        single = _SINGLE_THREAD_CONTEXT.get()
-        if single is not None:
-            return call_on(single.loop).run(watch_loop=False)
-        return _hop.run_on_own_loop(call_on)
+        result: _R
+        if not self.force_new_loop:
+            outer = _hop.outer_loop()
+            if outer is not None:
+                call = call_on(outer)
+                try:
+                    result = call.run(watch_loop=True)
+                    return result
+                except LoopGoneError:
+                    if not call.withdrawn:
+                        raise
+                    # The outer loop stopped before starting the coroutine: run it on a new loop.
+            single = _SINGLE_THREAD_CONTEXT.get()
+            if single is not None:
+                result = call_on(asyncio.new_event_loop()).run_on_new_loop(single.start)
+                return result
+        result = call_on(asyncio.new_event_loop()).run_on_new_loop(_start_thread)
+        return result
 
     def __get__(self, parent: Any, objtype: Any = None) -> Callable[..., _R]:
         bound = functools.partial(self.__call__, parent)
         return functools.update_wrapper(bound, self.awaitable)
-
-
-async def _coroutine_template() -> None:
-    """Lends its code object to `SyncToAsync` on Python < 3.12 (see there)."""
 
 
 class SyncToAsync(Generic[_P, _R]):
@@ -258,17 +259,11 @@ class SyncToAsync(Generic[_P, _R]):
     that called `async_to_sync` further out, if any; else the thread of the outermost
     `ThreadSensitiveContext`; else `single_thread_executor`, one process-wide thread.
     `thread_sensitive=False` runs it on `executor`, or on the running loop's default executor.
+    `context` runs it in that context instead of a copy of the caller's (its changes stay there).
     """
 
     # Where thread-sensitive calls go when no other rule applies; users may replace it.
     single_thread_executor: Executor = MAIN_LANE_DOOR
-
-    if sys.version_info < (3, 12):
-        # `inspect.iscoroutinefunction` before 3.12 honours no mark; it does accept objects that
-        # look like functions, so instances borrow a coroutine function's code object.
-        __code__ = _coroutine_template.__code__
-        __defaults__ = None
-        __kwdefaults__ = None
 
     def __init__(
         self,
@@ -277,52 +272,38 @@ class SyncToAsync(Generic[_P, _R]):
         executor: Executor | None = None,
         context: contextvars.Context | None = None,
     ) -> None:
-        if not callable(func):
-            raise TypeError(
-                f"sync_to_async needs a sync function, got {type(func).__name__} object "
-                f"{func!r}, which is not callable"
-            )
-        kind = callable_kind(func)
-        if kind is CallableKind.ASYNC or kind is CallableKind.ASYNC_GENERATOR:
+        if not callable(func) or is_async_marked(func):
             raise TypeError("sync_to_async can only be applied to sync functions.")
-        if kind is CallableKind.GENERATOR:
-            raise TypeError(
-                f"sync_to_async cannot wrap the generator function {func!r}: the generator would "
-                "run in the caller's thread, not the worker's. Wrap a function that consumes it "
-                "(e.g. returns list(generator)) instead."
-            )
-        if executor is not None and thread_sensitive:
-            raise TypeError(
-                "executor must not be given with thread_sensitive=True: thread-sensitive calls "
-                "always run on their sync world's thread. Pass thread_sensitive=False too."
-            )
         self.func = func
-        self.thread_sensitive = thread_sensitive
-        self.executor = executor
         self.context = context
         functools.update_wrapper(self, func)
+        self._thread_sensitive = thread_sensitive
         markcoroutinefunction(self)
+        if thread_sensitive and executor is not None:
+            raise TypeError("executor must not be set when thread_sensitive is True")
+        self._executor = executor
+        with contextlib.suppress(AttributeError):
+            self.__self__ = func.__self__  # type: ignore[attr-defined]
 
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         loop = asyncio.get_running_loop()
-        context = contextvars.copy_context() if self.context is None else self.context
+        given = self.context
+        context = contextvars.copy_context() if given is None else given
         call = ThreadCall(
             loop, self.thread_handler, (loop, *args), kwargs, context, sys.exc_info()[1]
         )
-        if self.thread_sensitive:
+        if self._thread_sensitive:
             _hop.send_thread_sensitive(call, self.single_thread_executor)
-        elif self.executor is not None:
-            _hop.send_to_executor(self.executor, call)
+        elif self._executor is not None:
+            _hop.send_to_executor(self._executor, call)
         else:
             _hop.send_to_default_executor(loop, call)
         try:
             await call.waiter
         except asyncio.CancelledError:
-            await call.outlast_cancellation()
-            raise
-        finally:
-            if call.changed:
-                _hop.carry_back(context)
+            await call.settle_cancellation()
+        if given is None and call.changed:
+            _hop.carry_back(context)
         result: _R = call.outcome()
         return result
 
@@ -365,13 +346,9 @@ def sync_to_async(
 ) -> SyncToAsync[_P, _R] | Callable[[Callable[_P, _R]], SyncToAsync[_P, _R]]:
     """Wrap a sync callable so that it can be awaited; usable bare, with arguments, or directly."""
     if func is None:
-
-        def decorator(f: Callable[_P, _R]) -> SyncToAsync[_P, _R]:
-            return SyncToAsync(
-                f, thread_sensitive=thread_sensitive, executor=executor, context=context
-            )
-
-        return decorator
+        return lambda f: SyncToAsync(
+            f, thread_sensitive=thread_sensitive, executor=executor, context=context
+        )
     return SyncToAsync(func, thread_sensitive=thread_sensitive, executor=executor, context=context)
 
 
@@ -392,9 +369,5 @@ def async_to_sync(
 ) -> AsyncToSync[_P, _R] | Callable[[Callable[_P, Awaitable[_R]]], AsyncToSync[_P, _R]]:
     """Wrap a coroutine function so that sync code can call it and block for its result."""
     if awaitable is None:
-
-        def decorator(f: Callable[_P, Awaitable[_R]]) -> AsyncToSync[_P, _R]:
-            return AsyncToSync(f, force_new_loop=force_new_loop)
-
-        return decorator
+        return lambda f: AsyncToSync(f, force_new_loop=force_new_loop)
     return AsyncToSync(awaitable, force_new_loop=force_new_loop)
