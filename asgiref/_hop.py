@@ -45,6 +45,7 @@ import contextvars
 import inspect
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -125,7 +126,7 @@ class Inbox:
     the first one wakes the loop and the others join its batch.
     """
 
-    __slots__ = ("_lock", "_pending", "loop")
+    __slots__ = ("__weakref__", "_lock", "_pending", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -155,8 +156,10 @@ class Inbox:
 
 
 class _LoopThreadState(threading.local):
-    # The inbox of the loop this thread last ran calls for; a thread runs one loop at a time.
-    inbox: Inbox | None = None
+    # The inbox of the loop this thread last ran calls for (a thread runs one loop at a time).
+    # Weakly: the calls in flight keep it, and its loop, alive; the thread must not keep a
+    # finished loop alive, and a new inbox is made once the old one is gone.
+    inbox: weakref.ref[Inbox] | None = None
 
 
 _LOOP_THREAD = _LoopThreadState()
@@ -164,9 +167,12 @@ _LOOP_THREAD = _LoopThreadState()
 
 def inbox_of(loop: asyncio.AbstractEventLoop) -> Inbox:
     """The inbox of `loop`; called on the loop's own thread."""
-    inbox = _LOOP_THREAD.inbox
+    state = _LOOP_THREAD
+    known = state.inbox
+    inbox = known() if known is not None else None
     if inbox is None or inbox.loop is not loop:
-        inbox = _LOOP_THREAD.inbox = Inbox(loop)
+        inbox = Inbox(loop)
+        state.inbox = weakref.ref(inbox)
     return inbox
 
 
@@ -269,6 +275,7 @@ class ThreadCall(_Call):
         with self._lock:
             if self._state is _ABANDONED:
                 self._drop_request()
+                self._context = None  # type: ignore[assignment]
                 return
             self._state = _RUNNING
         state = THREAD
@@ -281,6 +288,9 @@ class ThreadCall(_Call):
         finally:
             state.call = outer_call
             self._drop_request()
+            # The caller holds the context itself; this thread must not keep it (and what was
+            # set in it) alive a moment longer than the call, racing the caller's clean-up.
+            self._context = None  # type: ignore[assignment]
         self._inbox.deliver(self)
 
     def _call_in_context(self) -> Any:

@@ -116,7 +116,7 @@ def scenario_class_surface(obs: Observer) -> None:
 
 
 @differs(
-    "DSERVER1",
+    "SERVER-1",
     original={"type is asyncio.Queue": True, "is awaitable": False},
     ours={"type is asyncio.Queue": False, "is awaitable": True},
 )
@@ -281,7 +281,7 @@ def _returned(call: Any) -> Any:
 # The records name the user-visible facts (None, or an awaitable) rather than the class of the
 # awaitable ours returns, which is a private helper.
 @differs(
-    "DSERVER2",
+    "SERVER-2",
     original={
         "delete_application_instance b": {"returned": None},
         "delete_oldest_application_instance": {"returned": None},
@@ -396,7 +396,7 @@ def scenario_default_application_exception_logs(obs: Observer) -> None:
 
 
 @differs(
-    "DSERVER3",
+    "SERVER-3",
     original={
         "run": {"raised": {"exception": "asyncio.CancelledError", "message": ""}},
         "removed by the checker": ABSENT,
@@ -466,7 +466,7 @@ def scenario_instances_after_run(obs: Observer) -> None:
 
 
 @differs(
-    "DSERVER4",
+    "SERVER-4",
     original={
         "stderr": ["Task exception was never retrieved", "Traceback (most recent call last)"]
     },
@@ -653,7 +653,7 @@ def _without_file(line: str) -> str:
 
 
 @differs(
-    "DSERVER5",
+    "SERVER-5",
     original={"failure reported after arun returned": True, "tasks left running": 1},
     ours={"failure reported after arun returned": False, "tasks left running": 0},
 )
@@ -689,7 +689,7 @@ def scenario_checker_after_arun_returns(obs: Observer) -> None:
 
 
 @differs(
-    "DSERVER1",
+    "SERVER-1",
     original={
         "await the returned queue": (
             "TypeError",
@@ -755,7 +755,7 @@ def scenario_seed_style_queue(obs: Observer) -> None:
 
 
 @differs(
-    "DSERVER2",
+    "SERVER-2",
     original={
         "await delete_application_instance": (
             "TypeError",

@@ -10,7 +10,7 @@ import threading
 import traceback
 from typing import Any
 
-from _observe import Observer, describe_exception
+from _observe import Observer, describe_exception, differs
 
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 
@@ -229,6 +229,19 @@ def scenario_system_exit_inside(obs: Observer) -> None:
     _probe_base_exception_a2s(obs, "a2s", SystemExit(3))
 
 
+@differs(
+    "SYNC-1",
+    original={
+        "s2a: at the await": {"raised": {"exception": "TimeoutError", "message": ""}},
+        "stderr": ["Traceback (most recent call last)"],
+    },
+    ours={
+        "s2a: at the await": {
+            "raised": {"exception": "RuntimeError", "message": "coroutine raised StopIteration"}
+        },
+        "stderr": [],
+    },
+)
 def scenario_stop_iteration_inside(obs: Observer) -> None:
     _probe_base_exception_s2a(obs, "s2a", StopIteration("stop"))
     _probe_base_exception_a2s(obs, "a2s", StopIteration("stop"))
