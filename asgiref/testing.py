@@ -1,33 +1,51 @@
 """Driving ASGI applications from tests.
 
 `ApplicationCommunicator` runs one application instance for one scope and lets a test feed it
-messages and read what it sends. It is what Channels' communicators stand on, and they subclass
-it: they set `self.scope` before calling `super().__init__`, and override `send_input` and
-`receive_output`, so those stay the only two doors in and out.
+messages and read what it sends. It behaves as asgiref 3.13.0's does, error states included,
+because test suites (and Channels, which subclasses it) depend on them:
 
-The higher-level helpers (`HttpCommunicator`, `WebsocketCommunicator`, `LifespanCommunicator`)
-speak one protocol each, so a test reads like the conversation it checks.
+* The application starts on first use (the first `send_input`, `receive_output`,
+  `receive_nothing` or `wait`, or reading `future`) as a task of the running loop, in a fresh,
+  empty `contextvars.Context`: it sees none of the test's context variables, so, for example, a
+  `ThreadSensitiveContext` the test is in does not reach it.
+* Its `receive` is `input_queue.get` and its `send` is `output_queue.put`.
+* Once the application has ended, `send_input`, `receive_output`, `receive_nothing` and `stop()`
+  raise what it ended with: its exception, or `CancelledError` if it was cancelled. Being
+  cancelled is an ordinary end: a timeout cancels the application, so every later call raises
+  `CancelledError`.
+* `receive_output(timeout)` waits for a message and for nothing else: an application that ends
+  without sending is noticed only when the timeout expires. Then it raises the application's
+  exception if it failed, and otherwise cancels it and raises `TimeoutError()`, with no message
+  (unless the application raises something else as it is cancelled: that is raised instead).
+* `wait(timeout)` waits for the application to end and raises its exception if it failed; one
+  that does not end in time is cancelled, and `wait()` returns. Cancelling a task blocked in
+  `wait()` cancels the application too, and that `wait()` returns.
+* `timeout=None` means no limit.
 
-Rules that hold everywhere here:
+Channels' communicators set `self.scope` before calling `super().__init__`, and override
+`send_input` and `receive_output`; the protocol communicators below go through those two as well.
 
-* The application starts, as a task of the running event loop, on first use (not at
-  construction, so a communicator can be built outside a loop).
-* An exception raised by the application is raised by the next call that touches it, with the
-  application's own traceback.
-* A timeout raises `TimeoutError` (`asyncio.TimeoutError` on 3.10) saying what was awaited, and
-  cancels the application, which then cannot hang the test's event loop.
-* `stop()`, `wait()` and garbage collection never leave a pending task behind, and never start one.
+The protocol communicators (`HttpCommunicator`, `WebsocketCommunicator`, `LifespanCommunicator`)
+are additions of this package: each speaks one protocol, so a test reads like the conversation it
+checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 from .compatibility import guarantee_single_callable
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # asgiref's own, which warns only on 3.11+ (where asyncio has its own)
+    from .timeout import timeout as _deadline
 
 __all__ = [
     "ApplicationCommunicator",
@@ -50,7 +68,6 @@ class ApplicationCommunicator:
         self._input_queue: asyncio.Queue[Message] | None = None
         self._output_queue: asyncio.Queue[Message] | None = None
         self._future: asyncio.Task[Any] | None = None
-        self._outbox: _Outbox | None = None
 
     @property
     def input_queue(self) -> asyncio.Queue[Message]:
@@ -68,97 +85,93 @@ class ApplicationCommunicator:
 
     @property
     def future(self) -> asyncio.Task[Any]:
-        """The task running the application, started on first use."""
+        """The task running the application, started on first use.
+
+        With no running loop this raises `RuntimeError` and starts nothing (a later use inside
+        a loop starts the application then)."""
         if self._future is None:
-            outbox = self._outbox = _Outbox(self.output_queue)
-            self._future = asyncio.ensure_future(
-                self.application(self.scope, self.input_queue.get, outbox.send)
-            )
-            self._future.add_done_callback(outbox.wake_on_end)
+            coroutine = self.application(self.scope, self.input_queue.get, self.output_queue.put)
+            # A task copies the context it is created in: created inside an empty one, the
+            # application starts with no context variables set.
+            self._future = contextvars.Context().run(asyncio.create_task, coroutine)
         return self._future
 
-    def _raise_if_crashed(self) -> None:
-        """Raise the application's exception, if it has ended with one."""
+    def _raise_if_ended(self) -> None:
+        """Raise what the application ended with: its exception, or `CancelledError`."""
         future = self.future
-        if future.done() and not future.cancelled():
+        if future.done():
             future.result()
 
     async def send_input(self, message: Message) -> None:
         """Give the application one message to receive."""
-        self._raise_if_crashed()
+        self._raise_if_ended()
         self.input_queue.put_nowait(message)  # unbounded: never waits
 
-    async def receive_output(self, timeout: float = 1) -> Message:
-        """The next message the application sends, waiting at most `timeout` seconds.
+    async def receive_output(self, timeout: float | None = 1) -> Message:
+        """The next message the application sends, waiting at most `timeout` seconds (None: no
+        limit).
 
-        On timeout the application is cancelled and `TimeoutError` raised (unless the
-        application had already failed: then its exception is raised instead)."""
-        future = self.future
-        if future.done() and not future.cancelled():
-            future.result()  # the application failed: raise its exception
+        On timeout: the application's exception if it has failed; otherwise the application is
+        cancelled and `TimeoutError` raised."""
+        self._raise_if_ended()
         queue = self.output_queue
-        if queue.empty() and not future.done():
-            # Applications mostly answer within one turn of the loop: let it run once before
-            # arming a waiter and a timer.
-            await asyncio.sleep(0)
-            if queue.empty() and not future.done():
-                assert self._outbox is not None  # made with the future
-                await self._outbox.wait(timeout)
         if not queue.empty():
-            return queue.get_nowait()
+            return queue.get_nowait()  # what the timed get below would return without waiting
+        try:
+            async with _deadline(timeout):
+                return await queue.get()
+        except asyncio.TimeoutError:
+            await self._end_after_timeout()
+            raise
+
+    async def _end_after_timeout(self) -> None:
+        """After `receive_output` timed out: raise what the application ended with meanwhile
+        (a normal end raises nothing), or cancel it and wait until it has ended."""
+        future = self.future
         if future.done():
-            self._raise_if_crashed()
-            raise asyncio.TimeoutError(
-                "the application finished without sending the message receive_output() waited for"
-            )
-        await self._cancel()
-        raise asyncio.TimeoutError(
-            f"the application sent nothing within {timeout} s (waiting in receive_output()); "
-            "it has been cancelled"
-        )
+            future.result()
+            return
+        future.cancel()
+        # Only the expected CancelledError is swallowed: anything else the application raises
+        # as it is cancelled is raised instead of the TimeoutError.
+        with contextlib.suppress(asyncio.CancelledError):
+            await future
 
     async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
         """Whether the application sends nothing for `timeout` seconds (checked every
         `interval`); returns False as soon as a message arrives (the message stays queued)."""
-        self._raise_if_crashed()
+        self._raise_if_ended()
+        queue = self.output_queue
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if not self.output_queue.empty():
+            if not queue.empty():
                 return False
             await asyncio.sleep(interval)
-        return self.output_queue.empty()
+        return queue.empty()
 
-    async def wait(self, timeout: float = 1) -> None:
-        """Wait for the application to finish by itself; raise its exception if it failed.
+    async def wait(self, timeout: float | None = 1) -> None:
+        """Wait for the application to end; raise its exception if it failed.
 
-        If it does not finish within `timeout` seconds it is cancelled and `TimeoutError`
-        raised."""
-        done, _ = await asyncio.wait({self.future}, timeout=timeout)
-        if not done:
-            await self._cancel()
-            raise asyncio.TimeoutError(
-                f"the application did not finish within {timeout} s (waiting in wait()); it "
-                "has been cancelled"
-            )
-        self._raise_if_crashed()
+        One still running after `timeout` seconds (None: no limit) is cancelled, and `wait()`
+        returns."""
+        future = self.future
+        async with _deadline(timeout):
+            # The task itself is awaited, so cancelling this one (the deadline does, and so may
+            # anyone else) cancels the application; its CancelledError then ends the wait.
+            with contextlib.suppress(asyncio.CancelledError):
+                await future
 
     def stop(self, exceptions: bool = True) -> None:
-        """Cancel the application if it still runs; else, with `exceptions`, raise what it
-        raised."""
+        """Cancel the application if it runs (not starting it if it never did); if it has ended,
+        with `exceptions`, raise what it ended with (its exception, or `CancelledError`)."""
         future = self._future
         if future is None:
             return
         if not future.done():
             future.cancel()
-        elif exceptions and not future.cancelled():
+        elif exceptions:
             future.result()
-
-    async def _cancel(self) -> None:
-        future = self.future
-        if not future.done():
-            future.cancel()
-        await asyncio.gather(future, return_exceptions=True)
 
     def __del__(self) -> None:
         future = self._future
@@ -166,44 +179,6 @@ class ApplicationCommunicator:
             return
         with contextlib.suppress(RuntimeError):  # its loop is closed: the task never runs again
             future.cancel()
-
-
-class _Outbox:
-    """The application's `send`, and the wake-up of a `receive_output` waiting for it.
-
-    One future, resolved by the next message, the application's end or a timer, is far cheaper
-    per round trip than a getter task raced against the application's task. It holds no
-    reference to the communicator, so a dropped communicator can still be collected (and cancel
-    its application) while the application runs."""
-
-    __slots__ = ("_queue", "_waiter")
-
-    def __init__(self, queue: asyncio.Queue[Message]) -> None:
-        self._queue = queue
-        self._waiter: asyncio.Future[None] | None = None
-
-    async def send(self, message: Message) -> None:
-        self._queue.put_nowait(message)
-        self._wake()
-
-    def wake_on_end(self, _future: asyncio.Future[Any]) -> None:
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self, timeout: float) -> None:
-        """Until a message arrives, the application ends, or `timeout` seconds pass."""
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._wake)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
 
 
 def _header_list(headers: Iterable[tuple[bytes | str, bytes | str]] | None) -> list[list[bytes]]:
@@ -274,7 +249,8 @@ class HttpCommunicator(ApplicationCommunicator):
         super().__init__(application, self.scope)
 
     async def get_response(self, timeout: float = 1) -> HttpResponse:
-        """Send the request body and collect the whole response."""
+        """Send the request body and collect the whole response; then wait for the application
+        to end (one still running after `timeout` seconds is cancelled)."""
         await self.send_input({"type": "http.request", "body": self.body, "more_body": False})
         start = await self.receive_output(timeout)
         if start["type"] != "http.response.start":
@@ -380,7 +356,8 @@ class WebsocketCommunicator(ApplicationCommunicator):
         return json.loads(payload)
 
     async def disconnect(self, code: int = 1000, timeout: float = 1) -> None:
-        """Close from the client side and wait for the application to finish."""
+        """Close from the client side and wait for the application to end (one still running
+        after `timeout` seconds is cancelled)."""
         await self.send_input({"type": "websocket.disconnect", "code": code})
         await self.wait(timeout)
 
@@ -401,7 +378,9 @@ class LifespanCommunicator(ApplicationCommunicator):
         await self._step("startup", timeout)
 
     async def shutdown(self, timeout: float = 1) -> None:
-        """Run shutdown; raise `RuntimeError` with the application's message if it failed."""
+        """Run shutdown; raise `RuntimeError` with the application's message if it failed.
+        Then wait for the application to end (one still running after `timeout` seconds is
+        cancelled)."""
         await self._step("shutdown", timeout)
         await self.wait(timeout)
 

@@ -1,8 +1,13 @@
-"""Tests for asgiref.testing: the communicators, against small real ASGI applications."""
+"""Tests for asgiref.testing: the communicators, against small real ASGI applications.
+
+`ApplicationCommunicator` must behave as asgiref 3.13.0's does (the differential suite compares
+the two); these tests pin that behaviour here, and the protocol communicators built on it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import traceback
 from typing import Any
@@ -42,6 +47,17 @@ async def silent_app(scope: Any, receive: Any, send: Any) -> None:
     await asyncio.Event().wait()
 
 
+def on_loop_after(seconds: float) -> asyncio.Event:
+    """An event the running loop sets `seconds` from now: set or not, it tells whether a call
+    returned before or after that point, without reading a clock in the test."""
+    passed = asyncio.Event()
+    asyncio.get_running_loop().call_later(seconds, passed.set)
+    return passed
+
+
+# --- messages in and out ------------------------------------------------------------------------
+
+
 @pytest.mark.asyncio
 async def test_messages_go_in_and_come_out() -> None:
     communicator = ApplicationCommunicator(echo_app, {"type": "test"})
@@ -54,33 +70,35 @@ async def test_messages_go_in_and_come_out() -> None:
 
 
 @pytest.mark.asyncio
-async def test_application_exception_surfaces_with_its_traceback() -> None:
-    communicator = ApplicationCommunicator(failing_app, {"type": "test"})
-    await communicator.send_input({"type": "go"})
-    with pytest.raises(AppFailure, match="broken on purpose") as info:
-        await communicator.receive_output()
-    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
-    assert "failing_app" in frames
-    with pytest.raises(AppFailure):
-        await communicator.send_input({"type": "again"})
-    with pytest.raises(AppFailure):
-        communicator.stop()
+async def test_the_application_gets_the_queues_methods_as_receive_and_send() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(receive=receive, send=send)
+
+    communicator = ApplicationCommunicator(app, {"type": "test"})
+    await communicator.wait()
+    assert seen["receive"] == communicator.input_queue.get
+    assert seen["send"] == communicator.output_queue.put
 
 
 @pytest.mark.asyncio
-async def test_receive_output_timeout_says_what_it_waited_for_and_cancels() -> None:
-    communicator = ApplicationCommunicator(silent_app, {"type": "test"})
-    with pytest.raises(asyncio.TimeoutError, match=r"sent nothing within 0\.05 s"):
-        await communicator.receive_output(timeout=0.05)
-    assert communicator.future.cancelled()
+async def test_the_application_starts_on_first_use_in_an_empty_context() -> None:
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable", default="unset")
+    seen: list[Any] = []
 
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.extend([variable.get(), len(contextvars.copy_context())])
+        variable.set("set by the application")
+        await send({"type": "started"})
 
-@pytest.mark.asyncio
-async def test_wait_timeout_cancels_the_application() -> None:
-    communicator = ApplicationCommunicator(silent_app, {"type": "test"})
-    with pytest.raises(asyncio.TimeoutError, match=r"did not finish within 0\.05 s"):
-        await communicator.wait(timeout=0.05)
-    assert communicator.future.cancelled()
+    variable.set("set by the test")
+    communicator = ApplicationCommunicator(app, {"type": "test"})
+    await asyncio.sleep(0)
+    assert seen == []  # not started by construction
+    assert await communicator.receive_output() == {"type": "started"}
+    assert seen == ["unset", 0]
+    assert variable.get() == "set by the test"
 
 
 @pytest.mark.asyncio
@@ -88,18 +106,179 @@ async def test_receive_nothing_is_false_when_something_was_sent() -> None:
     communicator = ApplicationCommunicator(echo_app, {"type": "test"})
     await communicator.send_input({"type": "ping"})
     assert not await communicator.receive_nothing(timeout=1)
-    assert (await communicator.receive_output())["type"] == "echo"
+    assert (await communicator.receive_output())["type"] == "echo"  # it stayed queued
     communicator.stop()
 
 
-@pytest.mark.asyncio
-async def test_stop_and_garbage_collection_leave_no_pending_task() -> None:
-    stopped = ApplicationCommunicator(silent_app, {"type": "test"})
-    await stopped.send_input({"type": "anything"})
-    stopped.stop()
-    await asyncio.gather(stopped.future, return_exceptions=True)
-    assert stopped.future.cancelled()
+# --- an application that fails ------------------------------------------------------------------
 
+
+@pytest.mark.asyncio
+async def test_application_exception_surfaces_with_its_traceback() -> None:
+    communicator = ApplicationCommunicator(failing_app, {"type": "test"})
+    await communicator.send_input({"type": "go"})
+    with pytest.raises(AppFailure, match="broken on purpose") as info:
+        await communicator.wait()
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert "failing_app" in frames
+    for call in (
+        communicator.receive_output(),
+        communicator.send_input({"type": "again"}),
+        communicator.receive_nothing(),
+        communicator.wait(),
+    ):
+        with pytest.raises(AppFailure) as again:
+            await call
+        assert again.value is info.value
+    with pytest.raises(AppFailure):
+        communicator.stop()
+    communicator.stop(exceptions=False)
+
+
+@pytest.mark.asyncio
+async def test_receive_output_notices_a_failure_only_when_its_timeout_expires() -> None:
+    communicator = ApplicationCommunicator(failing_app, {"type": "test"})
+    await communicator.send_input({"type": "go"})
+    passed = on_loop_after(0.1)
+    with pytest.raises(AppFailure):
+        await communicator.receive_output(timeout=0.3)
+    assert passed.is_set()
+
+
+# --- timeouts and cancellation ------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_receive_output_timeout_cancels_the_application() -> None:
+    communicator = ApplicationCommunicator(silent_app, {"type": "test"})
+    with pytest.raises(TimeoutError) as info:
+        await communicator.receive_output(timeout=0.05)
+    assert str(info.value) == ""
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert communicator.future.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_application_makes_every_call_raise_cancelled_error() -> None:
+    communicator = ApplicationCommunicator(silent_app, {"type": "test"})
+    with pytest.raises(TimeoutError):
+        await communicator.receive_output(timeout=0.05)
+    for call in (
+        communicator.send_input({"type": "late"}),
+        communicator.receive_output(),
+        communicator.receive_nothing(),
+    ):
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    with pytest.raises(asyncio.CancelledError):
+        communicator.stop()
+    communicator.stop(exceptions=False)
+    await communicator.wait()  # a cancelled application is one that has ended
+
+
+@pytest.mark.asyncio
+async def test_receive_output_on_an_application_that_ended_quietly_waits_out_its_timeout() -> None:
+    communicator = ApplicationCommunicator(echo_app, {"type": "test"})
+    await communicator.send_input({"type": "stop"})
+    passed = on_loop_after(0.1)
+    with pytest.raises(TimeoutError) as info:
+        await communicator.receive_output(timeout=0.3)
+    assert str(info.value) == ""
+    assert passed.is_set()
+    assert not communicator.future.cancelled()  # it had returned: nothing to cancel
+
+
+@pytest.mark.asyncio
+async def test_receive_output_zero_takes_only_what_is_already_queued() -> None:
+    fresh = ApplicationCommunicator(echo_app, {"type": "test"})
+    await fresh.send_input({"type": "ping"})
+    # The application has not run yet: there is nothing to take, and no waiting.
+    with pytest.raises(TimeoutError):
+        await fresh.receive_output(0)
+    assert fresh.future.cancelled()
+
+    answered = ApplicationCommunicator(echo_app, {"type": "test"})
+    await answered.send_input({"type": "ping"})
+    assert not await answered.receive_nothing(timeout=1)
+    assert (await answered.receive_output(0))["type"] == "echo"
+    answered.stop()
+
+
+@pytest.mark.asyncio
+async def test_none_means_no_timeout() -> None:
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.05)
+        await send({"type": "late"})
+        await asyncio.sleep(0.05)
+
+    communicator = ApplicationCommunicator(slow, {"type": "test"})
+    assert await asyncio.wait_for(communicator.receive_output(None), 5) == {"type": "late"}
+    await asyncio.wait_for(communicator.wait(None), 5)
+    assert not communicator.future.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_wait_timeout_cancels_the_application_and_returns() -> None:
+    communicator = ApplicationCommunicator(silent_app, {"type": "test"})
+    await communicator.wait(timeout=0.05)  # returns: no TimeoutError
+    assert communicator.future.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.send_input({"type": "late"})
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_task_in_wait_cancels_the_application_instead() -> None:
+    started = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    communicator = ApplicationCommunicator(app, {"type": "test"})
+    waiter = asyncio.ensure_future(communicator.wait(timeout=None))
+    await asyncio.wait_for(started.wait(), 5)
+    waiter.cancel()
+    await waiter  # returns: the cancellation went to the application
+    assert not waiter.cancelled()
+    assert communicator.future.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_an_error_raised_on_cancellation_replaces_the_timeout() -> None:
+    async def fails_when_cancelled(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise AppFailure("cleanup failed") from None
+
+    receiving = ApplicationCommunicator(fails_when_cancelled, {"type": "test"})
+    with pytest.raises(AppFailure, match="cleanup failed"):
+        await receiving.receive_output(timeout=0.05)
+    waiting = ApplicationCommunicator(fails_when_cancelled, {"type": "test"})
+    with pytest.raises(AppFailure, match="cleanup failed"):
+        await waiting.wait(timeout=0.05)
+
+
+# --- stop, garbage collection, event loops ------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_stop_cancels_a_running_application_and_then_reports_it() -> None:
+    never_used = ApplicationCommunicator(silent_app, {"type": "test"})
+    never_used.stop()
+    assert len(asyncio.all_tasks()) == 1  # nothing started: only this test's own task
+
+    communicator = ApplicationCommunicator(silent_app, {"type": "test"})
+    await communicator.send_input({"type": "anything"})
+    communicator.stop()
+    await asyncio.gather(communicator.future, return_exceptions=True)
+    assert communicator.future.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        communicator.stop()
+
+
+@pytest.mark.asyncio
+async def test_garbage_collection_cancels_the_application() -> None:
     dropped = ApplicationCommunicator(silent_app, {"type": "test"})
     await dropped.send_input({"type": "anything"})
     task = dropped.future
@@ -108,23 +287,32 @@ async def test_stop_and_garbage_collection_leave_no_pending_task() -> None:
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
 
-    never_used = ApplicationCommunicator(silent_app, {"type": "test"})
-    del never_used
-    gc.collect()
-    assert len(asyncio.all_tasks()) == 1  # only this test's own task
 
-
-def test_communicator_can_be_built_outside_an_event_loop() -> None:
+def test_the_application_starts_in_the_first_loop_that_uses_it() -> None:
     communicator = ApplicationCommunicator(echo_app, {"type": "test"})
+    assert communicator.input_queue is communicator.input_queue  # queues need no loop
+    # The application's coroutine is made, then dropped when no loop can run it.
+    with (
+        pytest.warns(RuntimeWarning, match="never awaited"),
+        pytest.raises(RuntimeError, match="no running event loop"),
+    ):
+        _ = communicator.future
 
     async def use() -> Message:
         await communicator.send_input({"type": "ping"})
-        reply = await communicator.receive_output()
-        await communicator.send_input({"type": "stop"})
+        return await communicator.receive_output()
+
+    async def use_again() -> None:
+        # The first loop cancelled the application as it closed.
+        with pytest.raises(asyncio.CancelledError):
+            await communicator.send_input({"type": "ping"})
         await communicator.wait()
-        return reply
 
     assert asyncio.run(use())["type"] == "echo"
+    asyncio.run(use_again())
+
+
+# --- kinds of application and subclasses --------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -140,7 +328,7 @@ async def test_subclass_in_the_channels_style() -> None:
             seen.append("in:" + message["type"])
             await super().send_input(message)
 
-        async def receive_output(self, timeout: float = 1) -> Message:
+        async def receive_output(self, timeout: float | None = 1) -> Message:
             message = await super().receive_output(timeout)
             seen.append("out:" + message["type"])
             return message
@@ -169,6 +357,9 @@ async def test_asgi2_applications_are_accepted() -> None:
     communicator = ApplicationCommunicator(Asgi2App, {"type": "test"})
     assert await communicator.receive_output() == {"type": "scope", "value": "test"}
     await communicator.wait()
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
 
 
 async def http_app(scope: Any, receive: Any, send: Any) -> None:
@@ -206,6 +397,36 @@ async def test_http_communicator_collects_a_streamed_response() -> None:
     assert response.status == 201
     assert response.header("Content-Type") == b"text/plain"
     assert response.body == b"POST /items/ ?x=1 len=5 ua=tests"
+    assert communicator.future.done()
+
+
+@pytest.mark.asyncio
+async def test_http_communicator_cancels_an_application_still_running_after_its_response() -> None:
+    async def waits_for_disconnect(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        await receive()  # http.disconnect, which nobody sends
+
+    communicator = HttpCommunicator(waits_for_disconnect, "GET", "/")
+    response = await communicator.get_response(timeout=0.05)
+    assert (response.status, response.body) == (204, b"")
+    assert communicator.future.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_http_communicator_reports_a_silent_or_failing_application() -> None:
+    silent = HttpCommunicator(silent_app, "GET", "/")
+    with pytest.raises(TimeoutError):
+        await silent.get_response(timeout=0.05)
+    assert silent.future.cancelled()
+
+    failing = HttpCommunicator(failing_app, "GET", "/")
+    with pytest.raises(AppFailure):
+        await failing.get_response(timeout=0.05)
+
+
+# --- WebSocket ----------------------------------------------------------------------------------
 
 
 async def websocket_app(scope: Any, receive: Any, send: Any) -> None:
@@ -240,12 +461,15 @@ async def test_websocket_conversation() -> None:
     await communicator.send_json_to({"a": 1})
     assert await communicator.receive_json_from() == {"A": 1}
     await communicator.disconnect()
+    assert communicator.future.done()
+    assert not communicator.future.cancelled()
 
 
 @pytest.mark.asyncio
 async def test_websocket_close_and_denial() -> None:
     closed = WebsocketCommunicator(websocket_app, "/close")
     assert await closed.connect() == (False, 4001)
+    await closed.disconnect()  # the application has returned: nothing to wait for
     denied = WebsocketCommunicator(websocket_app, "/deny")
     accepted, response = await denied.connect()
     assert not accepted
@@ -253,6 +477,25 @@ async def test_websocket_close_and_denial() -> None:
     assert (response.status, response.body) == (403, b"no")
     with pytest.raises(TypeError, match="exactly one of"):
         await WebsocketCommunicator(websocket_app, "/x").send_to()
+
+
+@pytest.mark.asyncio
+async def test_websocket_disconnect_cancels_an_application_that_keeps_running() -> None:
+    async def ignores_disconnect(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            await receive()
+
+    communicator = WebsocketCommunicator(ignores_disconnect, "/")
+    assert await communicator.connect() == (True, None)
+    await communicator.disconnect(timeout=0.05)
+    assert communicator.future.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.send_to(text_data="late")
+
+
+# --- lifespan -----------------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -276,6 +519,8 @@ async def test_lifespan_startup_and_shutdown() -> None:
     assert state == {"ready": True}
     await communicator.shutdown()
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+    assert communicator.future.done()
+    assert not communicator.future.cancelled()
 
 
 @pytest.mark.asyncio
