@@ -492,22 +492,12 @@ class LoopCall(_Call):
         poll = self._check_loop if watch_loop else None
         return self._serve_until_done(self.schedule, poll)
 
-    def run_on_new_loop(
-        self, start_thread: Callable[[Callable[[], None]], threading.Thread | None]
-    ) -> Any:
+    def run_on_new_loop(self, start_thread: Callable[[Callable[[], None]], None]) -> Any:
         """On the sync thread: run the coroutine on `loop`, a new loop that nothing runs yet, on
         the thread `start_thread(job)` runs `job` on; serve the lane until that loop has been
-        ended and closed; return the coroutine's result. If `start_thread` started a thread for
-        this call alone, it is joined (it has nothing left to do but exit)."""
+        ended and closed; return the coroutine's result."""
         self._owns_loop = True
-        started: list[threading.Thread | None] = []
-        try:
-            return self._serve_until_done(
-                lambda: started.append(start_thread(self._run_own_loop)), None
-            )
-        finally:
-            if started and started[0] is not None and self.is_done():
-                started[0].join()
+        return self._serve_until_done(lambda: start_thread(self._run_own_loop), None)
 
     def _serve_until_done(self, start: Callable[[], None], poll: Callable[[], None] | None) -> Any:
         try:

@@ -249,6 +249,17 @@ class ThreadLane(WorkQueue):
             self._items.put(item)
         return True
 
+    def start(self) -> None:
+        """Start the lane's thread now, ahead of its first item."""
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._start_thread_locked()
+
+    def rename(self, name: str) -> None:
+        self._name = name
+        if self._thread is not None:
+            self._thread.name = name
+
     def _start_thread_locked(self) -> None:
         if self._pid != os.getpid():
             # Inherited through fork: the parent's thread and queued items do not exist here.
@@ -326,6 +337,54 @@ class _LaneRegistry:
 LANES = _LaneRegistry()
 
 
+class _SpareLane:
+    """One owned lane whose thread is started ahead of need.
+
+    Code that needs a new thread for a short while (each `async_to_sync` call with no event loop
+    around, each `ThreadSensitiveContext`) takes this lane instead of starting a thread: starting
+    one (and handing the GIL back and forth while it boots) is most of such a call's cost. Every
+    lane taken is used by one taker only and ends with it, as a new thread would. The taker posts
+    `refill` after its first work, so the next spare starts on that lane's thread, off the
+    taker's critical path; until it is ready, `take` makes a lane of its own.
+    """
+
+    def __init__(self) -> None:
+        self._spare: ThreadLane | None = None
+        self._lock = threading.Lock()
+
+    def take(self, name: str) -> ThreadLane:
+        with self._lock:
+            lane, self._spare = self._spare, None
+        if lane is None or lane._pid != os.getpid():
+            return ThreadLane(name)
+        lane.rename(name)
+        return lane
+
+    def peek(self) -> threading.Thread | None:
+        """The spare's thread, if there is a spare (for tests counting threads)."""
+        lane = self._spare
+        return lane.thread if lane is not None else None
+
+    def refill(self) -> None:
+        """Start a new spare if there is none (a work item: it runs on a taken lane's thread)."""
+        if self._spare is not None:
+            return
+        lane = ThreadLane("asgiref-spare")
+        lane.start()
+        with self._lock:
+            if self._spare is None:
+                self._spare, lane = lane, None  # type: ignore[assignment]
+        if lane is not None:
+            lane.close()
+
+    def forget_after_fork(self) -> None:
+        self._spare = None
+        self._lock = threading.Lock()
+
+
+SPARE_LANE = _SpareLane()
+
+
 class _ProcessLane:
     """The process-wide lane, where thread-sensitive work goes when no other rule applies:
     created on first use (importing asgiref starts no thread)."""
@@ -384,3 +443,4 @@ _at_exit(LANES.close_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=LANES.forget_after_fork)
     os.register_at_fork(after_in_child=PROCESS_LANE.forget_after_fork)
+    os.register_at_fork(after_in_child=SPARE_LANE.forget_after_fork)

@@ -22,7 +22,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from . import _hop
 from ._hop import LoopCall, LoopGoneError, ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
-from ._lanes import MAIN_LANE_DOOR, BorrowedLane, ThreadLane
+from ._lanes import MAIN_LANE_DOOR, SPARE_LANE, BorrowedLane, ThreadLane
 from .current_thread_executor import CurrentThreadExecutor
 from .local import Local
 
@@ -111,7 +111,10 @@ class ThreadSensitiveContext:
         with self._lane_lock:
             lane = self._lane
             if lane is None:
-                lane = self._lane = ThreadLane("asgiref-sensitive")
+                lane = self._lane = SPARE_LANE.take("asgiref-sensitive")
+                lane.post(call.run)
+                lane.post(SPARE_LANE.refill)
+                return
         lane.post(call.run)
 
 
@@ -178,12 +181,12 @@ _SINGLE_THREAD_CONTEXT: contextvars.ContextVar[AsyncSingleThreadContext | None] 
 )
 
 
-def _start_thread(job: Callable[[], None]) -> threading.Thread:
-    """Run `job` on a new thread of its own. Not a daemon, as asgiref's: the job ends by itself
-    once its event loop is closed, and interpreter exit waits for it."""
-    thread = threading.Thread(target=job, name="asgiref-async-to-sync")
-    thread.start()
-    return thread
+def _start_thread(job: Callable[[], None]) -> None:
+    """Run `job` on a thread of its own, which ends after it (a lane that runs it alone)."""
+    lane = SPARE_LANE.take("asgiref-async-to-sync")
+    lane.post(job)
+    lane.post(SPARE_LANE.refill)
+    lane.close()
 
 
 class AsyncToSync(Generic[_P, _R]):

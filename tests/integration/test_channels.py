@@ -252,6 +252,9 @@ async def test_database_sync_to_async_closes_old_connections(application: Any) -
 
 
 @pytest.mark.asyncio
+# The server's `send` is a plain callable, so Channels' SyncConsumer wrapping it in async_to_sync
+# gets asgiref 3.13's "non-async-marked callable" warning, here as there.
+@pytest.mark.filterwarnings("ignore:async_to_sync was passed a non-async-marked callable")
 async def test_worker_serves_a_named_channel(application: Any, layer: Any) -> None:
     """`Worker(application, ["tasks"], layer)`, as `manage.py runworker tasks` builds it, run
     with `arun()` in a task: one application instance (a TaskConsumer) for the channel gets
@@ -282,8 +285,10 @@ async def test_worker_serves_a_named_channel(application: Any, layer: Any) -> No
         if leftovers:
             await asyncio.wait(leftovers, timeout=TIMEOUT)
     assert running.cancelled()
-    # Stopping the server stopped its application instance.
-    assert worker.application_instances == {}
+    # As in asgiref 3.13, the instance stays listed after the server stopped; the task clean-up
+    # above cancelled it.
+    assert list(worker.application_instances) == ["tasks"]
+    assert worker.application_instances["tasks"]["future"].cancelled()
     assert [reply["name"] for reply in replies] == names
     assert all(reply["type"] == "task.done" for reply in replies)
 
