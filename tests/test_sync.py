@@ -251,7 +251,9 @@ def test_async_to_sync_accepts_anything_with_a_warning_and_fails_on_call() -> No
         (async_generator, "object async_generator can't be used in 'await' expression"),
     ]
     for bad, message in cases:
-        with pytest.warns(UserWarning, match="^async_to_sync was passed a non-async-marked callable$"):
+        with pytest.warns(
+            UserWarning, match="^async_to_sync was passed a non-async-marked callable$"
+        ):
             wrapper = async_to_sync(bad)
         with pytest.raises(TypeError) as raised:
             wrapper()
@@ -269,7 +271,7 @@ def test_async_to_sync_calls_the_function_on_the_calling_thread() -> None:
         callers.append(threading.current_thread())
         return coroutine_function()
 
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="non-async-marked"):
         wrapper = async_to_sync(returns_coroutine)
     ran_on = wrapper()
     assert callers == [threading.main_thread()]
@@ -545,7 +547,7 @@ def test_each_thread_sensitive_context_has_a_thread_that_ends_with_it() -> None:
     assert [previous for _, previous in visits] == [None, None, None]
 
 
-def test_leaving_a_thread_sensitive_context_waits_for_its_thread_without_blocking_the_loop() -> None:
+def test_leaving_a_thread_sensitive_context_waits_for_its_thread_not_blocking_the_loop() -> None:
     started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     def blocking() -> None:
@@ -558,13 +560,13 @@ def test_leaving_a_thread_sensitive_context_waits_for_its_thread_without_blockin
         release.set()
 
     async def main() -> bool:
+        loop = asyncio.get_running_loop()
         async with ThreadSensitiveContext():
             call = asyncio.ensure_future(sync_to_async(blocking)())
-            while not started.is_set():
-                await asyncio.sleep(0.001)
-            asyncio.create_task(releaser())
+            await loop.run_in_executor(None, started.wait)
+            release_task = asyncio.create_task(releaser())
         done_when_left = finished.is_set()
-        await call
+        await asyncio.gather(call, release_task)
         return done_when_left
 
     assert asyncio.run(main()) is True
@@ -595,7 +597,10 @@ def test_thread_sensitive_context_with_executor() -> None:
             with pytest.raises(RuntimeError) as again:
                 async with context:
                     pass
-            assert str(again.value) == "ThreadSensitiveContext with an executor cannot be entered again"
+            assert (
+                str(again.value)
+                == "ThreadSensitiveContext with an executor cannot be entered again"
+            )
             return name
 
         assert asyncio.run(main()).startswith("context-executor")
