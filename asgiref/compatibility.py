@@ -22,22 +22,32 @@ order (the order matters; it is the one servers have always used):
 from __future__ import annotations
 
 import inspect
-from typing import cast
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, cast
 
 from ._inspection import is_async_callable
+
+# Importable from here, as with asgiref 3.13: the very function asgiref.sync offers.
+from .sync import iscoroutinefunction
 from .typing import (
-    ASGI2Application,
     ASGI3Application,
-    ASGIApplication,
     ASGIReceiveCallable,
     ASGISendCallable,
     Scope,
 )
 
+# What these functions take. `asgiref.typing.ASGI2Application` is a class only (as in asgiref 3.13),
+# but these functions, unannotated there, have always taken any ASGI 2 application, including a
+# function that returns the instance; a class fits this type as well.
+_LegacyApplication: TypeAlias = Callable[
+    [Scope], Callable[[ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+]
+
 __all__ = [
     "double_to_single_callable",
     "guarantee_single_callable",
     "is_double_callable",
+    "iscoroutinefunction",
 ]
 
 
@@ -53,7 +63,7 @@ def is_double_callable(application: object) -> bool:
     return not is_async_callable(application)
 
 
-def double_to_single_callable(application: ASGI2Application) -> ASGI3Application:
+def double_to_single_callable(application: _LegacyApplication) -> ASGI3Application:
     """Wrap an ASGI 2 `application` as an ASGI 3 one: each call builds an instance from the scope
     and awaits it with `receive` and `send`."""
 
@@ -66,9 +76,11 @@ def double_to_single_callable(application: ASGI2Application) -> ASGI3Application
     return new_application
 
 
-def guarantee_single_callable(application: ASGIApplication) -> ASGI3Application:
+def guarantee_single_callable(
+    application: _LegacyApplication | ASGI3Application,
+) -> ASGI3Application:
     """`application` itself if it is ASGI 3, or wrapped as ASGI 3 if it is ASGI 2."""
     # The static union cannot be narrowed by a run-time guess, hence the casts.
     if is_double_callable(application):
-        return double_to_single_callable(cast("ASGI2Application", application))
+        return double_to_single_callable(cast("_LegacyApplication", application))
     return cast("ASGI3Application", application)

@@ -2,30 +2,30 @@
 
 These are `TypedDict`s, so they cost nothing at run time: servers and applications keep passing
 plain dicts, and a type checker tells them when a dict does not match the message it claims to be.
-The truth is the ASGI specification (``asgi.rst`` for the application interface, ``www.rst`` for
-HTTP and WebSocket, ``lifespan.rst``, ``extensions.rst``); this module only transcribes it.
+The keys and their value types are asgiref 3.13's, so code checked against it checks the same
+here, with one difference and some additions:
 
-How the spec's wording maps onto the types:
+* A key the ASGI spec calls *optional* (it names a default, or says a missing key means the
+  server lacks a feature) is `NotRequired`: a dict without it is valid, and code that reads it
+  should use ``.get()`` with the spec's default. (asgiref 3.13 requires nearly every key, so the
+  smallest scope or event the spec allows does not type-check there.)
+* The extension events asgiref 3.13 does not have or does not list (zero-copy send, path send,
+  early hints, debug) are in the send union too, since an application may send them once the
+  server lists the extension in ``scope["extensions"]``.
 
-* A key the spec calls *optional* (it names a default, or says a missing key means the server
-  lacks a feature) is `NotRequired`: a dict without it is valid, and code that reads it should
-  use ``.get()`` with the spec's default.
-* Where the spec's default is ``None`` ("if missing defaults to ``None``", "if missing or
-  ``None``"), ``None`` is also accepted as an explicit value, since servers send it that way.
-* Every ``type`` key is a `Literal`, so comparing ``scope["type"]`` or ``message["type"]``
-  narrows a union (`Scope`, `ASGIReceiveEvent`, `ASGISendEvent`) to the one `TypedDict`.
-* Header lists are ``Iterable[tuple[bytes, bytes]]``: the spec's ``[name, value]`` pairs, as
-  tuples so that ``for name, value in headers`` and ``dict(headers)`` type-check.
+Otherwise the module looks as asgiref 3.13's does at run time too, for code that introspects it:
+the unions are `typing.Union`s, `ASGI2Application` is ``type[ASGI2Protocol]``, and the typing
+names it imports (``Union``, ``Literal``, ``TypedDict``, ...) can be imported from here.
 
-Event names follow the spec's ``type`` values; the extension events (trailers, server push,
-zero-copy send, path send, early hints, debug, WebSocket denial response) are in the send union
-too, since an application may send them once the server lists the extension in
-``scope["extensions"]``.
+Every ``type`` key is a `Literal`, so comparing ``scope["type"]`` or ``message["type"]`` narrows a
+union (`Scope`, `ASGIReceiveEvent`, `ASGISendEvent`) to the one `TypedDict`. Header lists are
+``Iterable[tuple[bytes, bytes]]``: the spec's ``[name, value]`` pairs, as tuples so that
+``for name, value in headers`` and ``dict(headers)`` type-check.
 """
 
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, Union
 
 # On 3.10 `typing.TypedDict` does not understand `NotRequired` (its `__optional_keys__` would be
 # wrong), so both names come from typing_extensions there.
@@ -34,7 +34,8 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import NotRequired, TypedDict
 
-__all__ = [
+# A tuple, as asgiref 3.13's is.
+__all__ = (
     "ASGIVersions",
     "HTTPScope",
     "WebSocketScope",
@@ -74,7 +75,7 @@ __all__ = [
     "ASGI3Application",
     "ASGIApplication",
     "FileDescriptorSource",
-]
+)
 
 
 class ASGIVersions(TypedDict):
@@ -84,7 +85,7 @@ class ASGIVersions(TypedDict):
     WebSocket, ``"1.0"`` for lifespan).
     """
 
-    version: Literal["2.0", "3.0"]
+    version: Union[Literal["2.0"], Literal["3.0"]]  # noqa: UP007 - spelt as asgiref 3.13 does
     spec_version: NotRequired[str]
 
 
@@ -100,7 +101,7 @@ class HTTPScope(TypedDict):
     method: str
     scheme: NotRequired[str]
     path: str
-    raw_path: NotRequired[bytes | None]
+    raw_path: NotRequired[bytes]
     query_string: bytes
     root_path: NotRequired[str]
     headers: Iterable[tuple[bytes, bytes]]
@@ -118,8 +119,8 @@ class WebSocketScope(TypedDict):
     http_version: NotRequired[str]
     scheme: NotRequired[str]
     path: str
-    raw_path: NotRequired[bytes | None]
-    query_string: NotRequired[bytes | None]
+    raw_path: NotRequired[bytes]
+    query_string: NotRequired[bytes]
     root_path: NotRequired[str]
     headers: Iterable[tuple[bytes, bytes]]
     client: NotRequired[tuple[str, int] | None]
@@ -137,8 +138,10 @@ class LifespanScope(TypedDict):
     state: NotRequired[dict[str, Any]]
 
 
-WWWScope: TypeAlias = HTTPScope | WebSocketScope
-Scope: TypeAlias = HTTPScope | WebSocketScope | LifespanScope
+# The unions are `typing.Union`s, not ``X | Y``, so that run-time introspection
+# (``typing.get_origin(Scope) is typing.Union``) sees what it sees with asgiref 3.13.
+WWWScope: TypeAlias = Union[HTTPScope, WebSocketScope]  # noqa: UP007
+Scope: TypeAlias = Union[HTTPScope, WebSocketScope, LifespanScope]  # noqa: UP007
 
 
 # --- HTTP events --------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ class HTTPResponseDebugEvent(TypedDict):
     """Sent (extension ``http.response.debug``, for test clients only): framework debug data."""
 
     type: Literal["http.response.debug"]
-    info: dict[str, Any]
+    info: dict[str, object]
 
 
 class HTTPDisconnectEvent(TypedDict):
@@ -344,35 +347,38 @@ class LifespanShutdownFailedEvent(TypedDict):
 
 # --- Unions and the application interface -------------------------------------------------------
 
-ASGIReceiveEvent: TypeAlias = (
-    HTTPRequestEvent
-    | HTTPDisconnectEvent
-    | WebSocketConnectEvent
-    | WebSocketReceiveEvent
-    | WebSocketDisconnectEvent
-    | LifespanStartupEvent
-    | LifespanShutdownEvent
-)
+ASGIReceiveEvent: TypeAlias = Union[  # noqa: UP007
+    HTTPRequestEvent,
+    HTTPDisconnectEvent,
+    WebSocketConnectEvent,
+    WebSocketReceiveEvent,
+    WebSocketDisconnectEvent,
+    LifespanStartupEvent,
+    LifespanShutdownEvent,
+]
 
-ASGISendEvent: TypeAlias = (
-    HTTPResponseStartEvent
-    | HTTPResponseBodyEvent
-    | HTTPResponseTrailersEvent
-    | HTTPServerPushEvent
-    | HTTPResponseZeroCopySendEvent
-    | HTTPResponsePathsendEvent
-    | HTTPResponseEarlyHintsEvent
-    | HTTPResponseDebugEvent
-    | WebSocketAcceptEvent
-    | WebSocketSendEvent
-    | WebSocketResponseStartEvent
-    | WebSocketResponseBodyEvent
-    | WebSocketCloseEvent
-    | LifespanStartupCompleteEvent
-    | LifespanStartupFailedEvent
-    | LifespanShutdownCompleteEvent
-    | LifespanShutdownFailedEvent
-)
+# asgiref 3.13's members in its order (HTTPDisconnectEvent included, as there), then the
+# extension events it lacks.
+ASGISendEvent: TypeAlias = Union[  # noqa: UP007
+    HTTPResponseStartEvent,
+    HTTPResponseBodyEvent,
+    HTTPResponseTrailersEvent,
+    HTTPServerPushEvent,
+    HTTPDisconnectEvent,
+    WebSocketAcceptEvent,
+    WebSocketSendEvent,
+    WebSocketResponseStartEvent,
+    WebSocketResponseBodyEvent,
+    WebSocketCloseEvent,
+    LifespanStartupCompleteEvent,
+    LifespanStartupFailedEvent,
+    LifespanShutdownCompleteEvent,
+    LifespanShutdownFailedEvent,
+    HTTPResponseZeroCopySendEvent,
+    HTTPResponsePathsendEvent,
+    HTTPResponseEarlyHintsEvent,
+    HTTPResponseDebugEvent,
+]
 
 ASGIReceiveCallable: TypeAlias = Callable[[], Awaitable[ASGIReceiveEvent]]
 ASGISendCallable: TypeAlias = Callable[[ASGISendEvent], Awaitable[None]]
@@ -386,14 +392,11 @@ class ASGI2Protocol(Protocol):
     def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> Awaitable[None]: ...
 
 
-# ASGI 2 (``asgi.rst``, "Legacy Applications"): a synchronous callable taking the scope and
-# returning the instance to await with (receive, send). Spelt as a `Callable` rather than
-# ``type[ASGI2Protocol]`` so that a function returning an inner ``async def`` fits as well as a
-# class does.
-ASGI2Application: TypeAlias = Callable[
-    [Scope], Callable[[ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
-]
+# ASGI 2 (``asgi.rst``, "Legacy Applications"): a class, built with the scope and then awaited with
+# (receive, send); asgiref 3.13 types it this way, so a plain function returning the instance is
+# not an `ASGI2Application` to a type checker (at run time `guarantee_single_callable` takes both).
+ASGI2Application: TypeAlias = type[ASGI2Protocol]
 ASGI3Application: TypeAlias = Callable[
     [Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]
 ]
-ASGIApplication: TypeAlias = ASGI2Application | ASGI3Application
+ASGIApplication: TypeAlias = Union[ASGI2Application, ASGI3Application]  # noqa: UP007

@@ -17,7 +17,6 @@ from asgiref.compatibility import (
 )
 from asgiref.typing import (
     ASGI3Application,
-    ASGIApplication,
     ASGIReceiveCallable,
     ASGIReceiveEvent,
     ASGISendCallable,
@@ -27,6 +26,10 @@ from asgiref.typing import (
 )
 
 Instance = Callable[[ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+# What the functions under test take: an ASGI 3 application, or an ASGI 2 one written as a class or
+# as a function returning the instance (asgiref.typing's ASGIApplication, as in asgiref 3.13,
+# allows ASGI 2 classes only).
+AnyApplication = Callable[[Scope], Instance] | ASGI3Application
 
 
 def make_scope() -> HTTPScope:
@@ -72,7 +75,7 @@ async def drive(app: ASGI3Application, scope: Scope | None = None) -> list[ASGIS
     return sent
 
 
-def case(name: str, app: ASGIApplication, label: str) -> object:
+def case(name: str, app: AnyApplication, label: str) -> object:
     """A test case: an application, the label it answers with, and a readable id."""
     return pytest.param(app, label, id=name)
 
@@ -233,12 +236,12 @@ DOUBLE_APPS = [
 
 
 @pytest.mark.parametrize(("app", "label"), SINGLE_APPS)
-def test_single_callables_are_not_double(app: ASGIApplication, label: str) -> None:
+def test_single_callables_are_not_double(app: AnyApplication, label: str) -> None:
     assert is_double_callable(app) is False
 
 
 @pytest.mark.parametrize(("app", "label"), DOUBLE_APPS)
-def test_double_callables_are_double(app: ASGIApplication, label: str) -> None:
+def test_double_callables_are_double(app: AnyApplication, label: str) -> None:
     assert is_double_callable(app) is True
 
 
@@ -294,18 +297,18 @@ def test_unmarked_sync_function_returning_a_coroutine_is_taken_as_double() -> No
 
 
 @pytest.mark.parametrize(("app", "label"), SINGLE_APPS)
-def test_guarantee_returns_single_callables_unchanged(app: ASGIApplication, label: str) -> None:
+def test_guarantee_returns_single_callables_unchanged(app: AnyApplication, label: str) -> None:
     assert guarantee_single_callable(app) is app
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("app", "label"), SINGLE_APPS)
-async def test_single_callables_run_as_asgi3(app: ASGIApplication, label: str) -> None:
+async def test_single_callables_run_as_asgi3(app: AnyApplication, label: str) -> None:
     assert await drive(guarantee_single_callable(app)) == expected_events(label)
 
 
 @pytest.mark.parametrize(("app", "label"), DOUBLE_APPS)
-def test_guarantee_wraps_double_callables(app: ASGIApplication, label: str) -> None:
+def test_guarantee_wraps_double_callables(app: AnyApplication, label: str) -> None:
     wrapped = guarantee_single_callable(app)
     assert wrapped is not app
     assert is_double_callable(wrapped) is False
@@ -314,7 +317,7 @@ def test_guarantee_wraps_double_callables(app: ASGIApplication, label: str) -> N
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("app", "label"), DOUBLE_APPS)
-async def test_wrapped_double_callables_run_end_to_end(app: ASGIApplication, label: str) -> None:
+async def test_wrapped_double_callables_run_end_to_end(app: AnyApplication, label: str) -> None:
     assert await drive(guarantee_single_callable(app)) == expected_events(label)
 
 
@@ -400,4 +403,15 @@ def test_public_names() -> None:
         "double_to_single_callable",
         "guarantee_single_callable",
         "is_double_callable",
+        "iscoroutinefunction",
     ]
+
+
+def test_iscoroutinefunction_is_the_one_of_asgiref_sync() -> None:
+    # asgiref 3.13 lets it be imported from here too.
+    import asgiref.sync
+    from asgiref.compatibility import iscoroutinefunction
+
+    assert iscoroutinefunction is asgiref.sync.iscoroutinefunction
+    assert iscoroutinefunction(single_function) is True
+    assert iscoroutinefunction(double_function) is False

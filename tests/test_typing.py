@@ -10,9 +10,10 @@ line marked ``wrong:`` in ``typing_cases/bad_app.py`` (and no other line) is an 
 from __future__ import annotations
 
 import re
+import sys
 import tokenize
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -60,6 +61,12 @@ from asgiref.typing import (
     WebSocketSendEvent,
     WWWScope,
 )
+
+# What asgiref.typing takes them from (typing_extensions on 3.10).
+if sys.version_info >= (3, 11):
+    from typing import NotRequired, TypedDict
+else:
+    from typing_extensions import NotRequired, TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "typing_cases"
@@ -128,9 +135,11 @@ RECEIVE_EVENTS = {
     LifespanStartupEvent,
     LifespanShutdownEvent,
 }
-SEND_EVENTS = {
-    td for td, (type_value, _, _) in KEYS.items() if type_value and "." in type_value
-} - RECEIVE_EVENTS
+# Every event an application sends, and HTTPDisconnectEvent, which asgiref 3.13 lists there too.
+SEND_EVENTS = (
+    {td for td, (type_value, _, _) in KEYS.items() if type_value and "." in type_value}
+    - RECEIVE_EVENTS
+) | {HTTPDisconnectEvent}
 
 ALIASES = {
     "WWWScope",
@@ -146,8 +155,23 @@ ALIASES = {
 PROTOCOLS = {"ASGI2Protocol", "FileDescriptorSource"}
 
 
+# The typing names asgiref 3.13's module imports, which code imports from it in turn.
+TYPING_HELPERS = {
+    "Any": typing.Any,
+    "Awaitable": Awaitable,
+    "Callable": Callable,
+    "Iterable": Iterable,
+    "Literal": Literal,
+    "NotRequired": NotRequired,
+    "Protocol": typing.Protocol,
+    "TypedDict": TypedDict,
+    "Union": typing.Union,
+}
+
+
 def test_all_lists_every_public_name() -> None:
     expected = {td.__name__ for td in KEYS} | ALIASES | PROTOCOLS
+    assert type(asgi_typing.__all__) is tuple
     assert set(asgi_typing.__all__) == expected
     assert len(asgi_typing.__all__) == len(expected)
     defined_here = {
@@ -168,15 +192,41 @@ def test_required_and_optional_keys_follow_the_spec(typed_dict: type) -> None:
         assert typed_dict.__annotations__["type"] == Literal[type_value]
 
 
+def test_typing_helpers_can_be_imported_from_the_module() -> None:
+    assert {name: getattr(asgi_typing, name, None) for name in TYPING_HELPERS} == TYPING_HELPERS
+
+
 def test_unions_hold_every_scope_and_event_once() -> None:
     assert set(get_args(WWWScope)) == {HTTPScope, WebSocketScope}
     assert set(get_args(Scope)) == {HTTPScope, WebSocketScope, LifespanScope}
     assert set(get_args(ASGIReceiveEvent)) == RECEIVE_EVENTS
     assert set(get_args(ASGISendEvent)) == SEND_EVENTS
-    assert len(SEND_EVENTS) == 17
+    assert len(get_args(ASGISendEvent)) == len(SEND_EVENTS) == 18
     # Every "type" value is distinct, so comparing it narrows to exactly one TypedDict.
     type_values = [type_value for type_value, _, _ in KEYS.values() if type_value]
     assert len(type_values) == len(set(type_values))
+
+
+@pytest.mark.parametrize(
+    "alias", [WWWScope, Scope, ASGIReceiveEvent, ASGISendEvent, ASGIApplication]
+)
+def test_unions_are_typing_unions(alias: object) -> None:
+    # Not ``X | Y`` (types.UnionType): introspection sees what it sees with asgiref 3.13.
+    assert typing.get_origin(alias) is typing.Union
+
+
+def test_value_types_are_those_of_asgiref_3_13() -> None:
+    hints = {td: typing.get_type_hints(td) for td in (HTTPScope, WebSocketScope)}
+    assert hints[HTTPScope]["raw_path"] is bytes
+    assert hints[WebSocketScope]["raw_path"] is bytes
+    assert hints[WebSocketScope]["query_string"] is bytes
+    assert (
+        typing.get_type_hints(ASGIVersions)["version"]
+        == typing.Union[  # noqa: UP007
+            Literal["2.0"], Literal["3.0"]
+        ]
+    )
+    assert typing.get_type_hints(HTTPResponseDebugEvent)["info"] == dict[str, object]
 
 
 def test_application_callables() -> None:
@@ -186,9 +236,8 @@ def test_application_callables() -> None:
         ASGI3Application
         == Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
     )
-    instance = Callable[[ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
-    assert ASGI2Application == Callable[[Scope], instance]
-    assert set(get_args(ASGIApplication)) == {ASGI2Application, ASGI3Application}
+    assert ASGI2Application == type[ASGI2Protocol]
+    assert get_args(ASGIApplication) == (ASGI2Application, ASGI3Application)
     assert typing.Protocol in ASGI2Protocol.__bases__
 
 

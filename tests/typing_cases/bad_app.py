@@ -7,6 +7,8 @@ the lines whose comment starts with ``wrong:``, no more and no fewer.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from asgiref.typing import (
     ASGI2Application,
     ASGI3Application,
@@ -58,3 +60,26 @@ def sync_app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable)
 
 not_asgi3: ASGI3Application = sync_app  # wrong: an ASGI 3 app must be awaitable
 not_asgi2: ASGI2Application = router  # wrong: an ASGI 2 app takes the scope alone
+
+
+def legacy_function_app(
+    scope: Scope,
+) -> Callable[[ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]:
+    async def instance(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        await send({"type": "http.response.start", "status": 204})
+
+    return instance
+
+
+# As in asgiref 3.13, an ASGI 2 application is a class (built with the scope, then awaited).
+not_a_class: ASGI2Application = legacy_function_app  # wrong: a function, not a class
+no_raw_path: HTTPScope = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "path": "/",
+    "raw_path": None,  # wrong: raw_path is bytes (leave it out when there is none)
+    "query_string": b"",
+    "headers": [],
+}

@@ -8,7 +8,6 @@ code is written (reading optional keys with ``.get()`` and the spec's default, n
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
 from asgiref.typing import (
     ASGI2Application,
@@ -64,7 +63,7 @@ async def http_app(scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISen
             "method": scope["method"],
             "scheme": scope.get("scheme", "http"),
             "path": scope.get("root_path", "") + scope["path"],
-            "raw_path": (scope.get("raw_path") or b"").decode("latin-1"),
+            "raw_path": scope.get("raw_path", b"").decode("latin-1"),
             "query": scope["query_string"].decode("latin-1"),
             "http_version": scope["http_version"],
             "spec_version": scope["asgi"].get("spec_version", "2.0"),
@@ -125,7 +124,7 @@ async def websocket_app(
             await send({"type": "websocket.close"})
         return
 
-    query = scope.get("query_string") or b""
+    query = scope.get("query_string", b"")
     await send({"type": "websocket.accept", "subprotocol": "chat", "headers": [(b"x-q", query)]})
     while True:
         message = await receive()
@@ -214,21 +213,10 @@ class LegacyApp:
         await send({"type": "http.response.body", "body": body})
 
 
-def legacy_function_app(
-    scope: Scope,
-) -> Callable[[ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]:
-    async def instance(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        await send({"type": "http.response.start", "status": 204})
-        await send({"type": "http.response.body"})
-
-    return instance
-
-
 application: ASGI3Application = served_by(app)
 legacy_class: type[ASGI2Protocol] = LegacyApp
 legacy: ASGI2Application = legacy_class
-legacy_function: ASGI2Application = legacy_function_app
-every_style: list[ASGIApplication] = [app, application, LegacyApp, legacy_function_app]
+every_style: list[ASGIApplication] = [app, application, LegacyApp]
 
 
 # The server side: the smallest scopes and events the spec allows.
@@ -245,7 +233,7 @@ full_http_scope: HTTPScope = {
     **minimal_http_scope,
     "asgi": {"version": "3.0", "spec_version": "2.5"},
     "scheme": "https",
-    "raw_path": None,
+    "raw_path": b"/",
     "root_path": "",
     "client": ("127.0.0.1", 50000),
     "server": ("/run/app.sock", None),
