@@ -23,7 +23,7 @@ class CurrentThreadExecutor(BorrowedLane):
     instead of queueing work that would never run.
     """
 
-    def __init__(self, old_executor: CurrentThreadExecutor | None = None) -> None:
+    def __init__(self, old_executor: CurrentThreadExecutor | None) -> None:
         super().__init__()
         self._old_executor = old_executor
         self._open()  # accept work from birth: it runs once the thread starts serving

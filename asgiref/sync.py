@@ -42,6 +42,9 @@ __all__ = [
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
+# Defined in `_inspection` (the bridge's machinery needs them too); they belong to this module.
+iscoroutinefunction.__module__ = markcoroutinefunction.__module__ = __name__
+
 
 class ThreadSensitiveContext:
     """Async context manager: thread-sensitive calls inside it run on a thread of its own.

@@ -72,14 +72,21 @@ def serve_while(executor: CurrentThreadExecutor, client: Callable[[], _T]) -> _T
 
 
 def test_is_an_executor_of_the_creating_thread() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     assert isinstance(executor, Executor)
     assert executor.thread is threading.current_thread()
-    assert run_in_thread(CurrentThreadExecutor).thread is not threading.current_thread()
+    assert (
+        run_in_thread(lambda: CurrentThreadExecutor(None)).thread is not threading.current_thread()
+    )
+
+
+def test_old_executor_is_a_required_argument_as_in_asgiref() -> None:
+    with pytest.raises(TypeError, match="missing 1 required positional argument: .old_executor."):
+        CurrentThreadExecutor()  # type: ignore[call-arg]
 
 
 def test_work_runs_on_the_creating_thread_in_submission_order() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     ran: list[tuple[int, threading.Thread]] = []
 
     def work(number: int) -> int:
@@ -96,7 +103,7 @@ def test_work_runs_on_the_creating_thread_in_submission_order() -> None:
 
 
 def test_submit_passes_arguments_and_keyword_arguments() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
 
     def client() -> tuple[Any, ...]:
         wait_until_serving(executor)
@@ -106,7 +113,7 @@ def test_submit_passes_arguments_and_keyword_arguments() -> None:
 
 
 def test_exceptions_come_back_through_the_future() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     error = ValueError("it broke on the executor's thread")
 
     def fail() -> None:
@@ -124,7 +131,7 @@ def test_exceptions_come_back_through_the_future() -> None:
 
 
 def test_base_exceptions_come_back_without_stopping_the_executor() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
 
     def interrupt() -> None:
         raise KeyboardInterrupt("from work")
@@ -140,7 +147,7 @@ def test_base_exceptions_come_back_without_stopping_the_executor() -> None:
 
 
 def test_submit_from_its_own_thread_raises() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     with pytest.raises(RuntimeError, match=OWN_THREAD):
         executor.submit(print, "never")
 
@@ -157,7 +164,7 @@ def test_submit_from_its_own_thread_raises() -> None:
 
 
 def test_submit_after_serving_ended_raises() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     serve_while(executor, lambda: wait_until_serving(executor))
 
     def late_submit() -> None:
@@ -168,7 +175,7 @@ def test_submit_after_serving_ended_raises() -> None:
 
 
 def test_submit_after_serving_an_already_done_future_raises() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     done: Future[None] = Future()
     done.set_result(None)
     executor.run_until_future(done)
@@ -177,7 +184,7 @@ def test_submit_after_serving_an_already_done_future_raises() -> None:
 
 
 def test_work_submitted_before_serving_starts_runs_once_serving() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     ran: list[int] = []
     # Submitted (and the submitting thread gone) before this thread ever serves: asgiref queues
     # such work, and it runs, in order, once run_until_future starts.
@@ -206,7 +213,7 @@ def occupy(executor: CurrentThreadExecutor) -> tuple[Future[None], threading.Eve
 
 
 def test_work_accepted_before_the_future_is_done_still_runs() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     done: Future[None] = Future()
     ran: list[threading.Thread] = []
 
@@ -228,7 +235,7 @@ def test_work_accepted_before_the_future_is_done_still_runs() -> None:
 
 
 def test_cancelled_work_does_not_run() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     ran: list[str] = []
 
     def client() -> tuple[bool, list[str]]:
@@ -244,7 +251,7 @@ def test_cancelled_work_does_not_run() -> None:
 
 
 def test_old_executor_takes_work_when_the_new_one_quit() -> None:
-    old = CurrentThreadExecutor()
+    old = CurrentThreadExecutor(None)
 
     def make_new() -> CurrentThreadExecutor:
         new = CurrentThreadExecutor(old_executor=old)
@@ -267,7 +274,7 @@ def test_old_executor_takes_work_when_the_new_one_quit() -> None:
 
 
 def test_old_executor_is_not_used_while_the_new_one_serves() -> None:
-    old = CurrentThreadExecutor()
+    old = CurrentThreadExecutor(None)
     new_ready: Future[CurrentThreadExecutor] = Future()
     release_new: Future[None] = Future()
 
@@ -292,10 +299,12 @@ def test_old_executor_is_not_used_while_the_new_one_serves() -> None:
 
 
 def test_run_until_future_from_another_thread_raises() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     future: Future[None] = Future()
     future.set_result(None)
-    with pytest.raises(RuntimeError, match="^You cannot run CurrentThreadExecutor from a different thread$"):
+    with pytest.raises(
+        RuntimeError, match="^You cannot run CurrentThreadExecutor from a different thread$"
+    ):
         run_in_thread(lambda: executor.run_until_future(future))
     # The refused call changed nothing: the executor's own thread can still serve it.
 
@@ -307,7 +316,7 @@ def test_run_until_future_from_another_thread_raises() -> None:
 
 
 def test_nested_run_until_future_on_the_same_thread() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     order: list[str] = []
 
     def inner_work() -> str:
@@ -346,7 +355,7 @@ def test_nested_run_until_future_on_the_same_thread() -> None:
 
 
 def test_many_clients_all_get_their_results() -> None:
-    executor = CurrentThreadExecutor()
+    executor = CurrentThreadExecutor(None)
     client_count, per_client = 8, 50
     barrier = threading.Barrier(client_count)
     ran_on: set[threading.Thread] = set()
