@@ -115,6 +115,16 @@ def _call_while_handling(
         return fn(*args, **kwargs)
 
 
+def _stop_iteration_refused(error: StopIteration) -> RuntimeError:
+    """The error asyncio (3.13+) makes of a StopIteration set into a future: raised as it is, it
+    would end the awaiting coroutine's frame as if it had returned."""
+    refused = RuntimeError(
+        "StopIteration interacts badly with generators and cannot be raised into a Future"
+    )
+    refused.__cause__ = refused.__context__ = error
+    return refused
+
+
 # --- sync_to_async: a sync call on another thread ---------------------------------------------
 
 
@@ -275,7 +285,6 @@ class ThreadCall(_Call):
         with self._lock:
             if self._state is _ABANDONED:
                 self._drop_request()
-                self._context = None  # type: ignore[assignment]
                 return
             self._state = _RUNNING
         state = THREAD
@@ -283,14 +292,13 @@ class ThreadCall(_Call):
         state.call = self
         try:
             self._result = self._context.run(self._call_in_context)
+        except StopIteration as error:
+            self._error = _stop_iteration_refused(error)
         except BaseException as error:
             self._error = error
         finally:
             state.call = outer_call
             self._drop_request()
-            # The caller holds the context itself; this thread must not keep it (and what was
-            # set in it) alive a moment longer than the call, racing the caller's clean-up.
-            self._context = None  # type: ignore[assignment]
         self._inbox.deliver(self)
 
     def _call_in_context(self) -> Any:
@@ -313,8 +321,11 @@ class ThreadCall(_Call):
             self._leave_flow(token)
 
     def _drop_request(self) -> None:
-        """Forget the function and its arguments once called, so they die with the call."""
+        """Forget the function, its arguments and its context once called, so they die with the
+        call: the caller holds the context itself, and this thread must not keep it (and what was
+        set in it) alive a moment longer, racing the caller's clean-up."""
         self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
+        self._context = None  # type: ignore[assignment]
 
     def notice_executor_done(self, future: Future[Any]) -> None:
         """Done-callback on an executor's future: the executor may drop the call unrun."""

@@ -123,7 +123,10 @@ def finish_loop(loop: asyncio.AbstractEventLoop) -> None:
                         "task": task,
                     }
                 )
-    loop.run_until_complete(loop.shutdown_asyncgens())
+    # Shutting down async generators costs a task and a turn of the loop even when there are
+    # none; an asyncio loop says whether it ever saw one (other loops are always asked).
+    if getattr(loop, "_asyncgens", True):
+        loop.run_until_complete(loop.shutdown_asyncgens())
     # Not `loop.shutdown_default_executor()`: it starts a thread, which Python refuses once the
     # interpreter is shutting down (the exit hook ends loops then). Blocking here is fine: this
     # thread has nothing else to do.

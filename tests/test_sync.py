@@ -344,6 +344,22 @@ def test_exceptions_propagate_unchanged_with_traceback() -> None:
     assert "fails_async" in [f.name for f in traceback.extract_tb(info.value.__traceback__)]
 
 
+def test_stop_iteration_from_a_sync_function_is_asyncios_runtime_error() -> None:
+    # asgiref 3.13 hangs here before Python 3.13 (see DIFFERENCES.md, SYNC-1).
+    def exhausted() -> int:
+        return next(iter([]))
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError) as raised:
+            await sync_to_async(exhausted)()
+        assert str(raised.value) == (
+            "StopIteration interacts badly with generators and cannot be raised into a Future"
+        )
+        assert isinstance(raised.value.__cause__, StopIteration)
+
+    asyncio.run(main())
+
+
 def test_exception_being_handled_is_visible_across_the_bridge() -> None:
     def current_exception() -> BaseException | None:
         return sys.exc_info()[1]

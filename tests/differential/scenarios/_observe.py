@@ -176,13 +176,21 @@ class Observer:
 
 
 def differs(
-    difference: str, *, original: dict[str, Any], ours: dict[str, Any]
+    difference: str,
+    *,
+    original: dict[str, Any],
+    ours: dict[str, Any],
+    before_python: tuple[int, int] | None = None,
 ) -> Callable[[_T], _T]:
     """Mark a scenario as showing a documented difference (`difference` is its heading anchor in
     DIFFERENCES.md): for each key, the value each implementation must record; all other records
-    must still be equal. `ABSENT` stands for a key that run does not record."""
+    must still be equal. `ABSENT` stands for a key that run does not record. With
+    `before_python`, the difference exists only on older Pythons; from that version on, the runs
+    must be equal."""
 
     def mark(scenario: _T) -> _T:
+        if before_python is not None and sys.version_info >= before_python:
+            return scenario
         scenario.difference = {  # type: ignore[attr-defined]
             "id": difference,
             "original": {key: encode(value) for key, value in original.items()},
