@@ -8,10 +8,15 @@ byte budget is what keeps memory bounded for any body size.
 If the client disconnects, or the body exceeds the adapter's `max_body_size`, the pipe is aborted
 and the read in progress (and every later one) raises the error: an `OSError` subclass, which is
 what WSGI frameworks expect from a broken `wsgi.input` (Django turns it into UnreadablePostError).
+
+Streaming is why `wsgi.input` cannot seek (the original spools the whole body to a temporary file
+before starting the app): it has the file methods, as an unseekable file does (`seekable()` is
+False, `seek()` and `fileno()` raise `io.UnsupportedOperation`), so code that asks can tell.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 from ._pipe import Pipe
@@ -28,7 +33,7 @@ class RequestBodyTooLargeError(OSError):
 class RequestBody:
     """A read-only binary file over a request body that arrives in chunks through a `Pipe`."""
 
-    __slots__ = ("_buffer", "_eof", "_pipe", "_position")
+    __slots__ = ("_buffer", "_eof", "_pipe", "_position", "_read_count")
 
     def __init__(self, pipe: Pipe[bytes]) -> None:
         self._pipe = pipe
@@ -37,6 +42,7 @@ class RequestBody:
         self._buffer = b""
         self._position = 0
         self._eof = False
+        self._read_count = 0
 
     def _available(self) -> int:
         return len(self._buffer) - self._position
@@ -93,7 +99,9 @@ class RequestBody:
                 break
             if wanted > 0:
                 wanted -= len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._read_count += len(data)
+        return data
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         """Read lines until the end of the body, or until they total at least `hint` bytes."""
@@ -119,6 +127,22 @@ class RequestBody:
 
     def readable(self) -> bool:
         return True
+
+    def tell(self) -> int:
+        """How many bytes were read so far."""
+        return self._read_count
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        raise io.UnsupportedOperation(
+            "wsgi.input streams the request body as it arrives and cannot seek; read it into a "
+            "BytesIO to read it twice"
+        )
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("wsgi.input streams the request body and has no file number")
 
     def close(self) -> None:
         """Nothing to release: the adapter ends the stream when the request ends."""

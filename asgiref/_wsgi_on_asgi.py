@@ -1,33 +1,42 @@
 """Serving a WSGI app to an ASGI server: the machinery behind `WsgiToAsgi`.
 
+What the server sees is what asgiref 3.13 sends. `receive()` is called until the request body is
+complete, never after. Each chunk the app's iterable yields goes out as it is, as
+`{"type": "http.response.body", "body": chunk, "more_body": True}` (empty chunks too), the first
+one preceded by the `http.response.start` message; a final `{"type": "http.response.body"}` ends
+the response. Iteration stops once the declared Content-Length is sent. Whatever the app raises
+escapes `__call__` unchanged (the server answers for it), after the messages sent before it.
+
 How a request flows: the ASGI task receives the first body message, then hands the WSGI app to a
-worker thread (one thread hop, through the bridge's `ThreadCall`). The rest of the body streams to
-the app's `wsgi.input` through one bounded `Pipe`, and the response streams back through another,
-each ASGI message sent as soon as the app produced it. A task watches the client meanwhile, so a
-disconnect reaches the app as an `OSError` from its next read or write instead of leaving it to
-run (or hang) for nobody.
+thread (one hop, through the bridge's `ThreadCall`). The rest of the body streams to the app's
+`wsgi.input` through one bounded `Pipe`, and the response streams back through another, each
+message sent as soon as the app produced it, so memory stays bounded for any body size (the
+original reads the whole body before starting the app).
+
+Which thread: when the request belongs to a sync world (it is awaited under `async_to_sync`, or
+inside a `ThreadSensitiveContext`), the app runs on that world's thread, as the original's
+thread-sensitive `sync_to_async` runs it. Otherwise (a plain ASGI server) requests run at once on
+the adapter's bounded pool of threads, where the original runs every request of the process, one
+at a time, on its single process-wide thread: one slow request would hold up all the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from . import _hop
 from ._pipe import Pipe
 from ._wsgi_body import ClientDisconnectedError, RequestBody, RequestBodyTooLargeError
 from ._wsgi_request import BadRequestError, content_length, environ_from_scope
 from ._wsgi_response import encode_headers, status_code
+from .sync import SyncToAsync
 
 if TYPE_CHECKING:  # the standard WSGI types, as type checkers know them (typeshed)
-    from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIEnvironment
-
-logger = logging.getLogger("asgiref.wsgi")
 
 # Any callable taking (environ, start_response): apps annotate start_response in many ways.
 WsgiApp = Callable[["WSGIEnvironment", Any], Iterable[bytes]]
@@ -39,27 +48,39 @@ Send = Callable[[Message], Any]
 BODY_BUFFER = 256 * 1024
 RESPONSE_BUFFER = 256 * 1024
 
+# The original's answer when building the environ fails with a ValueError.
+_TOO_MANY_HEADERS = b"Bad Request: Too many duplicate headers"
 
-class FileWrapper:
-    """`wsgi.file_wrapper`: iterate a file in blocks, so a file response is streamed from disk
-    and never read into memory whole."""
 
-    def __init__(self, filelike: IO[bytes], block_size: int = 64 * 1024) -> None:
-        self.filelike = filelike
-        self.block_size = block_size
+def _request_body(message: Message) -> tuple[bytes, bool]:
+    """The body chunk of an `http.request` message, and whether more follows."""
+    if message["type"] != "http.request":
+        raise ValueError("WSGI wrapper received a non-HTTP-request message")
+    chunk = message.get("body", b"")
+    if type(chunk) is not bytes:
+        if not isinstance(chunk, (bytearray, memoryview)):
+            raise TypeError(f"a bytes-like object is required, not '{type(chunk).__name__}'")
+        chunk = bytes(chunk)  # the server may reuse its buffer once receive() returned
+    return chunk, bool(message.get("more_body", False))
 
-    def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        while True:
-            block = read(self.block_size)
-            if not block:
-                return
-            yield block
 
-    def close(self) -> None:
-        close = getattr(self.filelike, "close", None)
-        if close is not None:
-            close()
+def _unshared(chunk: Any) -> Any:
+    """`chunk`, copied if the app could change it after yielding it: it is sent after the app
+    has moved on (the original waits for each send), and apps do reuse buffers."""
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, bytearray):
+        return bytearray(chunk)
+    if isinstance(chunk, memoryview) and not chunk.readonly:
+        return memoryview(chunk.tobytes())
+    return chunk
+
+
+def _size(chunk: Any) -> int:
+    try:
+        return len(chunk)
+    except TypeError:
+        return 0
 
 
 def _plain_response(code: int, text: str) -> list[Message]:
@@ -80,9 +101,14 @@ def _plain_response(code: int, text: str) -> list[Message]:
 class WsgiToAsgiInstance:
     """One HTTP request served by a WSGI application (see the module docstring for the flow).
 
-    `run_wsgi_app` runs on a worker thread; `build_environ` may be overridden to add to the
+    `run_wsgi_app` runs on the app's thread; `build_environ` may be overridden to add to the
     environ (call the original and change its result).
     """
+
+    # Set by __call__. build_environ takes the request headers from here, as the original does.
+    scope: dict[str, Any]
+    # Set by start_response: the message that starts the response, sent with the first chunk.
+    response_start: dict[str, Any]
 
     def __init__(
         self,
@@ -94,152 +120,139 @@ class WsgiToAsgiInstance:
     ) -> None:
         self.wsgi_application = wsgi_application
         self.duplicate_header_limit = duplicate_header_limit
-        self.max_body_size = max_body_size
+        self.response_started = False  # whether the response_start message was sent
+        self.response_content_length: int | None = None
+        self._max_body_size = max_body_size
         self._executor = executor
-        self.scope: dict[str, Any] = {}
-        self.response_started = False
-        self._status: int | None = None
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._length_left: int | None = None
-        self._start_sent = False
-        self._response_over = False
         self._body: Pipe[bytes] | None = None
         self._response: Pipe[Message] | None = None
+        self._body_bytes_sent = 0
+        self._has_body = False
+        # Why receive() ended the request body early: raised once the app has ended.
+        self._receive_failure: Exception | None = None
 
     # --- on the event loop -------------------------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            raise ValueError(f"WsgiToAsgiInstance serves 'http' scopes, not {scope.get('type')!r}")
+        if scope["type"] != "http":
+            raise ValueError("WSGI wrapper received a non-HTTP scope")
         self.scope = scope
-        message = await receive()
-        if message["type"] != "http.request":
-            return  # the client left before sending the request
-        limit = self.max_body_size
-        if limit is not None and (content_length(scope) or 0) > limit:
-            for reply in _plain_response(413, "Request body too large"):
-                await send(reply)
+        chunk, more_body = _request_body(await receive())
+        limit = self._max_body_size
+        if limit is not None and max(len(chunk), content_length(scope) or 0) > limit:
+            for message in _plain_response(413, "Request body too large"):
+                await send(message)
             return
+        self._has_body = bool(chunk) or more_body
         loop = asyncio.get_running_loop()
-        # The app may wait for a worker thread: until it reads, take in only the first message.
+        # The app may wait for a thread: until it reads, take in only the first message.
         body = self._body = Pipe(loop, BODY_BUFFER, lazy_reader=True)
         self._response = Pipe(loop, RESPONSE_BUFFER)
-        chunk = message.get("body", b"")
-        more_body = bool(message.get("more_body", False))
-        if limit is not None and len(chunk) > limit:
-            body.abort(RequestBodyTooLargeError(f"the request body is over {limit} bytes"))
-        else:
-            body.put_nowait(chunk, len(chunk))
-            if not more_body:
-                body.close()
-        watcher = loop.create_task(self._watch_client(receive, more_body, len(chunk)))
-        call = _hop.ThreadCall(
-            loop, self.run_wsgi_app, (RequestBody(body),), {}, contextvars.copy_context(), None
-        )
-        if self._executor is None:  # used on its own, without a WsgiToAsgi to own threads
-            _hop.send_to_default_executor(loop, call)
-        else:
-            _hop.send_to_executor(self._executor, call)
+        body.put_nowait(chunk, len(chunk))
+        if not more_body:
+            body.close()
+        context = contextvars.copy_context()
+        call = _hop.ThreadCall(loop, self.run_wsgi_app, (RequestBody(body),), {}, context, None)
+        self._dispatch(loop, call)
+        feeder = loop.create_task(self._feed_body(receive, len(chunk))) if more_body else None
         try:
             await self._relay_response(send)
             await call.waiter
-        except BaseException as error:
-            # Cancelled, or send() failed with something other than a disconnect: unblock the
-            # app's thread (its next read or write raises) and wait for it before going.
-            self._client_gone(f"the request was abandoned: {error!r}")
+        except BaseException:
+            # Cancelled, or send() failed: make the app's next read or write raise, and wait for
+            # its thread to be done before this request is.
+            self._abandon()
             await call.outlast_cancellation()
             raise
         finally:
-            watcher.cancel()
-            await asyncio.wait([watcher])
+            if feeder is not None:
+                feeder.cancel()
+                await asyncio.wait([feeder])
+        if call.changed:
+            _hop.carry_back(context)  # context changes come back, as from sync_to_async
+        if self._receive_failure is not None:
+            raise self._receive_failure
         call.outcome()
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop, call: _hop.ThreadCall) -> None:
+        if _hop.CURRENT_LANE.get() is not None or _hop.SENSITIVE_CONTEXT.get() is not None:
+            _hop.send_thread_sensitive(call, SyncToAsync.single_thread_executor)
+        elif self._executor is not None:
+            _hop.send_to_executor(self._executor, call)
+        else:  # used on its own, without a WsgiToAsgi to own threads
+            _hop.send_to_default_executor(loop, call)
 
     async def _relay_response(self, send: Send) -> None:
         response = self._response
         assert response is not None
         while True:
-            try:
-                message = await response.get()
-            except ClientDisconnectedError:
-                return
+            message = await response.get()
             if message is None:
                 return
-            try:
-                await send(message)
-            except OSError:  # the server's way of saying the client is gone (ASGI spec 2.4)
-                self._client_gone("the client disconnected while the response was being sent")
-                return
+            await send(message)
 
-    async def _watch_client(self, receive: Receive, more_body: bool, received: int) -> None:
-        """Feed the rest of the body to the app, then wait for a disconnect."""
+    async def _feed_body(self, receive: Receive, received: int) -> None:
+        """Pass the rest of the request body to the app, as it arrives."""
         body = self._body
         assert body is not None
-        limit = self.max_body_size
+        limit = self._max_body_size
         try:
             while True:
-                if more_body:
-                    # Take the next message only once there is room for it: until then it
-                    # stays in the server, whose flow control stops reading from the client.
-                    await body.wait_for_room()
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    self._client_gone("the client disconnected before the response was complete")
-                    return
-                if not more_body or message["type"] != "http.request":
-                    continue
-                chunk = message.get("body", b"")
-                more_body = bool(message.get("more_body", False))
+                # Take the next message only once there is room for it: until then it stays in
+                # the server, whose flow control stops reading from the client.
+                await body.wait_for_room()
+                if body.aborted is not None:
+                    return  # the app is done with the body (it ended, or it was too large)
+                chunk, more_body = _request_body(await receive())
                 received += len(chunk)
                 if limit is not None and received > limit:
                     body.abort(RequestBodyTooLargeError(f"the request body is over {limit} bytes"))
-                    more_body = False
-                    continue
+                    return
                 body.put_nowait(chunk, len(chunk))
                 if not more_body:
                     body.close()
-        except (ClientDisconnectedError, RequestBodyTooLargeError):
-            return  # the body pipe was aborted: nobody reads the body any more
+                    return
         except Exception as error:
-            logger.warning("WsgiToAsgi: receive() failed: %r", error)
-            self._client_gone(f"receive() failed: {error!r}")
+            if body.aborted is not None:
+                return  # the app is done with the body
+            # A disconnect or another message cut the body short (the original raises before
+            # starting the app): the app's next read fails, and __call__ raises the error.
+            self._receive_failure = error
+            body.abort(ClientDisconnectedError(f"the request body was cut short: {error}"))
 
-    def _client_gone(self, why: str) -> None:
-        error = ClientDisconnectedError(why)
+    def _abandon(self) -> None:
+        gone = ClientDisconnectedError("the request was abandoned (cancelled, or send() failed)")
         for pipe in (self._body, self._response):
             if pipe is not None:
-                pipe.abort(error)
+                pipe.abort(gone)
 
-    # --- on the worker thread ----------------------------------------------------------------
+    # --- on the app's thread -----------------------------------------------------------------
 
     def build_environ(self, scope: Any, body: Any) -> WSGIEnvironment:
-        """The WSGI environ for `scope`, with `body` as `wsgi.input`; raises `BadRequestError`
-        for a request that cannot make a well-formed one."""
-        environ = environ_from_scope(scope, body, self.duplicate_header_limit)
-        environ["wsgi.file_wrapper"] = FileWrapper
-        return environ
+        """The WSGI environ for `scope`, with `body` as `wsgi.input`.
+
+        As in the original, the request headers are those of `self.scope`. Raises `ValueError`
+        for a request the app must not see (the adapter answers 400)."""
+        return environ_from_scope(
+            scope, self.scope.get("headers", []), body, self.duplicate_header_limit
+        )
 
     def start_response(
-        self,
-        status: str,
-        response_headers: list[tuple[str, str]],
-        exc_info: OptExcInfo | None = None,
-    ) -> Callable[[bytes], object]:
+        self, status: str, response_headers: Iterable[Any], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         """PEP 3333's `start_response`; returns the `write()` callable."""
-        if exc_info is not None and exc_info[1] is not None:
+        if self.response_started:
+            # Too late to change the response: re-raise the app's error (PEP 3333). Without
+            # exc_info this raises the original's TypeError.
             try:
-                if self._start_sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
+                raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the frame <-> traceback cycle
-        elif self._status is not None:
-            raise RuntimeError(
-                "start_response was called a second time without exc_info; PEP 3333 allows a "
-                "second call only to replace the response after an error"
-            )
+        if exc_info is None and hasattr(self, "response_start"):
+            raise ValueError("You cannot call start_response a second time without exc_info")
         code = status_code(status)
-        self._headers, self._length_left = encode_headers(response_headers)
-        self._status = code
-        self.response_started = True
+        headers, self.response_content_length = encode_headers(response_headers)
+        self.response_start = {"type": "http.response.start", "status": code, "headers": headers}
         return self._write
 
     def run_wsgi_app(self, body: Any) -> None:
@@ -247,110 +260,96 @@ class WsgiToAsgiInstance:
         response = self._response
         assert response is not None
         try:
-            try:
-                environ = self.build_environ(self.scope, body)
-            except BadRequestError as error:
-                logger.warning("WsgiToAsgi: refused a bad request (400): %s", error)
-                self._send_instead(400, "Bad Request")
-                return
-            self._run_app(environ)
+            if response.aborted is None:  # else abandoned while it waited for a thread
+                self._run(body)
         finally:
             response.close()
             if self._body is not None:
                 self._body.abort(ClientDisconnectedError("the request is over"))
 
-    def _run_app(self, environ: WSGIEnvironment) -> None:
+    def _run(self, body: Any) -> None:
         try:
-            result = self.wsgi_application(environ, self.start_response)
-            try:
-                self._send_result(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        except BaseException as error:
-            response = self._response
-            if response is not None and response.aborted is not None:
-                return  # the client left; the error is a consequence (a failed read or write)
-            if self._start_sent:
-                raise  # too late for an error page: the server will cut the connection
-            if self._body_too_large():
-                self._send_instead(413, "Request body too large")
-                return
-            logger.error(
-                "WsgiToAsgi: the WSGI application raised before starting its response",
-                exc_info=error,
-            )
-            self._send_instead(500, "Internal Server Error")
+            environ = self.build_environ(self.scope, body)
+        except ValueError as error:
+            self._refuse(error)
             return
-        if not self._start_sent:
-            # The app returned without a valid start_response (for example after its call was
-            # refused): there is nothing safe to send but an error.
-            logger.error("WsgiToAsgi: the WSGI application finished without a response")
-            self._send_instead(500, "Internal Server Error")
+        if self._has_body and "CONTENT_LENGTH" not in environ:
+            # The body's end is the end of wsgi.input (chunked, or HTTP/2 without a length):
+            # without this, werkzeug (Flask) reads such a body as empty.
+            environ["wsgi.input_terminated"] = True
+        try:
+            self._respond(environ)
+        except BaseException:
+            if self.response_started or not self._body_too_large():
+                raise
+            # The body was over max_body_size: that is the answer, whatever the app made of it.
+            for message in _plain_response(413, "Request body too large"):
+                self._put(message, 0)
 
-    def _send_result(self, result: Iterable[bytes]) -> None:
-        if isinstance(result, (list, tuple)):
-            # The count is known: the last chunk can end the response, saving a message.
-            last = len(result) - 1
-            for index, chunk in enumerate(result):
-                self._send_body(chunk, more_body=index != last)
-            if last < 0:
-                self._send_body(b"", more_body=False)
-            return
-        for chunk in result:
-            self._send_body(chunk, more_body=True)
-        self._send_body(b"", more_body=False)
+    def _body_too_large(self) -> bool:
+        body = self._body
+        return body is not None and isinstance(body.aborted, RequestBodyTooLargeError)
+
+    def _respond(self, environ: WSGIEnvironment) -> None:
+        result = self.wsgi_application(environ, self.start_response)
+        try:
+            for chunk in result:
+                if self._send_chunk(chunk):
+                    break  # the declared length is sent: like the original, pull no more
+            if not self.response_started:
+                self._send_start()
+            self._put({"type": "http.response.body"}, 0)
+        finally:
+            # PEP 3333 (the original never calls it): Django sends request_finished from here.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _send_start(self) -> None:
+        start = self.response_start  # AttributeError without start_response, as the original
+        if self._body_too_large():
+            # The app's answer is a consequence of its failed read: _run answers 413 instead.
+            raise RequestBodyTooLargeError("the request body is over max_body_size")
+        self.response_started = True
+        self._put(start, 0)
+
+    def _send_chunk(self, chunk: Any) -> bool:
+        """Send one chunk of the body; return whether the declared length is now reached."""
+        if not self.response_started:
+            self._send_start()
+        length = self.response_content_length
+        if length is not None:
+            allowed = length - self._body_bytes_sent
+            if len(chunk) > allowed:
+                chunk = chunk[:allowed]
+        message = {"type": "http.response.body", "body": _unshared(chunk), "more_body": True}
+        self._put(message, _size(chunk))
+        # A chunk without a length (an int, None) fails here, after it was sent, as it does in
+        # the original.
+        self._body_bytes_sent += len(chunk)
+        return self._body_bytes_sent == length
 
     def _write(self, data: bytes) -> None:
-        """The `write()` callable start_response returns (for legacy apps)."""
-        self._send_body(data, more_body=True)
+        """The `write()` callable start_response returns (PEP 3333; the original returns None)."""
+        self._send_chunk(data)
 
-    def _send_body(self, data: bytes, more_body: bool) -> None:
-        if self._response_over:
-            return
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"a WSGI application must produce bytes, not {type(data).__name__}; encode text "
-                "before returning it"
-            )
-        if self._status is None:
-            raise RuntimeError("the WSGI application produced body data before start_response")
-        if self._length_left is not None:
-            # Never send more than the declared Content-Length: it would corrupt the connection.
-            if len(data) > self._length_left:
-                data = data[: self._length_left]
-            self._length_left -= len(data)
-        if not data and more_body:
-            return  # headers go out with the first non-empty chunk, as PEP 3333 asks
-        if not self._start_sent:
-            if self._body_too_large():
-                self._send_instead(413, "Request body too large")
-                return
-            self._put(
-                {"type": "http.response.start", "status": self._status, "headers": self._headers},
-                0,
-            )
-            self._start_sent = True
+    def _refuse(self, error: ValueError) -> None:
+        """Answer 400 without running the app, as the original does when building the environ
+        fails with a ValueError."""
+        text = _TOO_MANY_HEADERS
+        if isinstance(error, BadRequestError):
+            text = f"Bad Request: {error}".encode()
         self._put(
-            {"type": "http.response.body", "body": bytes(data), "more_body": more_body},
-            len(data),
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [(b"content-type", b"text/plain")],
+            },
+            0,
         )
-        if not more_body:
-            self._response_over = True
-
-    def _send_instead(self, code: int, text: str) -> None:
-        """Answer with a plain error response in place of anything the app sends."""
-        for message in _plain_response(code, text):
-            self._put(message, 0)
-        self._start_sent = True
-        self._response_over = True
+        self._put({"type": "http.response.body", "body": text}, len(text))
 
     def _put(self, message: Message, size: int) -> None:
         response = self._response
         assert response is not None
         response.put_blocking(message, size)
-
-    def _body_too_large(self) -> bool:
-        body = self._body
-        return body is not None and isinstance(body.aborted, RequestBodyTooLargeError)

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from ._asgi_on_wsgi import AppRunner, LifespanStartupFailedError
 from ._workers import WorkerPool
 from ._wsgi_body import ClientDisconnectedError, RequestBodyTooLargeError
-from ._wsgi_on_asgi import FileWrapper, Receive, Send, WsgiApp, WsgiToAsgiInstance
+from ._wsgi_on_asgi import Receive, Send, WsgiApp, WsgiToAsgiInstance
 from ._wsgi_request import BadRequestError
 from ._wsgi_response import InvalidResponseError
+from .sync import AsyncToSync, sync_to_async  # noqa: F401  (importable from here, as in asgiref)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -24,7 +25,6 @@ __all__ = [
     "AsgiToWsgi",
     "BadRequestError",
     "ClientDisconnectedError",
-    "FileWrapper",
     "InvalidResponseError",
     "LifespanStartupFailedError",
     "RequestBodyTooLargeError",
@@ -32,16 +32,21 @@ __all__ = [
     "WsgiToAsgiInstance",
 ]
 
+# Defined with the machinery it drives; it belongs to this module (repr, pickling by reference).
+WsgiToAsgiInstance.__module__ = __name__
+
 DEFAULT_MAX_WORKERS = 40
 
 
 class WsgiToAsgi:
-    """An ASGI 3 application that serves a PEP 3333 WSGI application.
+    """An ASGI 3 application that serves a PEP 3333 WSGI application (HTTP scopes).
 
-    Requests run on up to `max_workers` threads at once (more wait for a free one). A header
-    repeated more than `duplicate_header_limit` times is answered with 400 (None: no limit), and a
-    body larger than `max_body_size` bytes with 413 (None: no limit). Lifespan events are
-    acknowledged; on shutdown the worker threads are ended.
+    Under a plain ASGI server, requests run on up to `max_workers` threads at once (more wait for
+    a free one); a request awaited under `async_to_sync` or inside a `ThreadSensitiveContext`
+    runs on that sync world's thread. More than `duplicate_header_limit` copies of one request
+    header are answered with 400 (0 or None: no limit), and a body larger than `max_body_size`
+    bytes with 413 (None: no limit). Lifespan events are acknowledged; on shutdown the worker
+    threads are ended.
     """
 
     def __init__(
@@ -65,22 +70,17 @@ class WsgiToAsgi:
         return workers
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        kind = scope.get("type") if isinstance(scope, dict) else None
-        if kind == "http":
-            instance = WsgiToAsgiInstance(
-                self.wsgi_application,
-                self.duplicate_header_limit,
-                max_body_size=self.max_body_size,
-                executor=self._workers,
-            )
-            await instance(scope, receive, send)
-        elif kind == "lifespan":
+        if scope["type"] == "lifespan":
+            # The original raises here, so that uvicorn with lifespan="on" refuses to start.
             await self._lifespan(receive, send)
-        else:
-            raise ValueError(
-                f"WsgiToAsgi serves 'http' (and 'lifespan') scopes, not {kind!r}: a WSGI "
-                "application cannot handle it"
-            )
+            return
+        instance = WsgiToAsgiInstance(
+            self.wsgi_application,
+            self.duplicate_header_limit,
+            max_body_size=self.max_body_size,
+            executor=self._workers,
+        )
+        await instance(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,5 +1,10 @@
 """Tests for asgiref.wsgi: both adapters, driven directly (the servers' turn is in
-test_wsgi_servers.py, hostile input's in test_wsgi_properties.py)."""
+test_wsgi_servers.py, hostile input's in test_wsgi_properties.py).
+
+WsgiToAsgi is pinned to what asgiref 3.13 does (the exact ASGI messages, the environ, the errors),
+and to the documented differences (DIFFERENCES.md, ids DWSGI1 to DWSGI13), each test of one
+naming its id.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,15 @@ from typing import Any
 import pytest
 
 from asgiref._asgi_on_wsgi import BODY_CHUNK
-from asgiref._wsgi_on_asgi import BODY_BUFFER
-from asgiref._wsgi_request import environ_from_scope, scope_from_environ
+from asgiref._wsgi_on_asgi import BODY_BUFFER, RESPONSE_BUFFER
+from asgiref._wsgi_request import environ_from_scope, scope_from_environ, split_path
 from asgiref.local import Local
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 from asgiref.wsgi import (
     AsgiToWsgi,
+    BadRequestError,
     ClientDisconnectedError,
-    FileWrapper,
+    InvalidResponseError,
     LifespanStartupFailedError,
     RequestBodyTooLargeError,
     WsgiToAsgi,
@@ -112,6 +118,12 @@ async def request(app: Any, body: bytes = b"", **scope: Any) -> Client:
     return client
 
 
+async def request_in_background(app: Any, **scope: Any) -> Client:
+    client = Client(app, http_scope(**scope))
+    client.body(b"")
+    return client
+
+
 async def wait_for_thread_event(event: threading.Event) -> None:
     assert await asyncio.to_thread(event.wait, WAIT), "the event was never set"
 
@@ -121,10 +133,26 @@ def hello(environ: Environ, start_response: StartResponse) -> list[bytes]:
     return [b"Hello"]
 
 
+def replying(body: Any, headers: Any = (), status: Any = "200 OK") -> WsgiApp:
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        start_response(status, headers)
+        return body
+
+    return app
+
+
+START = {"type": "http.response.start", "status": 200, "headers": []}
+END = {"type": "http.response.body"}
+
+
+def chunk(data: Any) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": True}
+
+
 # --- the environ ---------------------------------------------------------------------------
 
 
-def test_environ_is_built_per_pep_3333() -> None:
+def test_environ_is_the_originals_key_for_key_and_in_order() -> None:
     body = io.BytesIO()
     scope = http_scope(
         method="POST",
@@ -138,80 +166,152 @@ def test_environ_is_built_per_pep_3333() -> None:
             (b"content-length", b"3"),
             (b"accept", b"a"),
             (b"accept", b"b"),
-            (b"cookie", b"x=1"),
-            (b"cookie", b"y=2"),
-            (b"x-forwarded-for", b"10.0.0.1"),
-            (b"x_forwarded_for", b"6.6.6.6"),
+            (b"Content-Length", b"9"),  # only the lower-case name is CONTENT_LENGTH
         ],
     )
-    assert environ_from_scope(scope, body, 100) == {
-        "REQUEST_METHOD": "POST",
-        "SCRIPT_NAME": "/app",
-        "PATH_INFO": "/caf\u00c3\u00a9",  # the UTF-8 bytes, as latin-1
-        "QUERY_STRING": "a=1&b=%20",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "REMOTE_PORT": "51000",
-        "CONTENT_TYPE": "text/plain",
-        "CONTENT_LENGTH": "3",
-        "HTTP_HOST": "example.com",
-        "HTTP_ACCEPT": "a,b",
+    environ = environ_from_scope(scope, scope["headers"], body, 100)
+    assert list(environ.items()) == [
+        ("REQUEST_METHOD", "POST"),
+        ("SCRIPT_NAME", "/app"),
+        ("PATH_INFO", "/caf\u00c3\u00a9"),  # the UTF-8 bytes, as latin-1; raw_path is ignored
+        ("QUERY_STRING", "a=1&b=%20"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("wsgi.version", (1, 0)),
+        ("wsgi.url_scheme", "http"),
+        ("wsgi.input", body),
+        ("wsgi.errors", sys.stderr),
+        ("wsgi.multithread", True),
+        ("wsgi.multiprocess", True),
+        ("wsgi.run_once", False),
+        ("SERVER_NAME", "127.0.0.1"),
+        ("SERVER_PORT", "8000"),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("HTTP_HOST", "example.com"),
+        ("CONTENT_TYPE", "text/plain"),
+        ("CONTENT_LENGTH", "3"),
+        ("HTTP_ACCEPT", "a,b"),
+        ("HTTP_CONTENT_LENGTH", "9"),
+    ]
+
+
+def test_header_entries_drop_underscore_names_and_join_cookies_with_semicolons() -> None:
+    headers = [
+        (b"x-forwarded-for", b"10.0.0.1"),
+        (b"x_forwarded_for", b"6.6.6.6"),  # DWSGI6: would be merged into the dashed twin
+        (b"cookie", b"x=1"),
+        (b"cookie", b"y=2"),  # DWSGI8
+        (b"X-\xe9", b"\xe9"),
+    ]
+    environ = environ_from_scope(http_scope(), headers, None, 100)
+    assert {k: v for k, v in environ.items() if k.startswith("HTTP_")} == {
+        "HTTP_X_FORWARDED_FOR": "10.0.0.1",
         "HTTP_COOKIE": "x=1; y=2",
-        "HTTP_X_FORWARDED_FOR": "10.0.0.1",  # the underscore twin is dropped, not merged
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": body,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": True,
-        "asgi.scope": scope,
+        "HTTP_X_\xc9": "\xe9",
     }
 
 
+def test_build_environ_takes_the_headers_from_the_instances_scope() -> None:
+    instance = WsgiToAsgiInstance(hello)
+    with pytest.raises(AttributeError, match="object has no attribute 'scope'"):
+        instance.build_environ(http_scope(), None)
+    instance.scope = http_scope(headers=[(b"x-from", b"self.scope")])
+    environ = instance.build_environ(http_scope(method="PUT", headers=[(b"x-from", b"arg")]), None)
+    assert (environ["REQUEST_METHOD"], environ["HTTP_X_FROM"]) == ("PUT", "self.scope")
+
+
 @pytest.mark.parametrize(
-    ("path", "raw_path", "root_path", "script_name", "path_info"),
+    ("path", "root_path", "script_name", "path_info"),
     [
-        ("/a/b", None, "", "", "/a/b"),
-        ("/app", None, "/app", "/app", ""),
-        ("/app/x", None, "/app/", "/app", "/x"),
-        ("/application", None, "/app", "/app", "/application"),  # not a whole segment
-        ("/a b", b"/a%20b", "", "", "/a b"),
-        # raw_path keeps bytes that are not UTF-8, which `path` cannot carry.
-        ("/\ufffd", b"/%FF", "", "", "/\xff"),
-        # A raw_path left stale by middleware that rewrote `path` is ignored.
-        ("/new", b"/old", "", "", "/new"),
-        ("/a%2Fb", b"/a%252Fb", "", "", "/a%2Fb"),
+        ("/a/b", "", "", "/a/b"),
+        ("/app", "/app", "/app", ""),
+        ("/app/x", "/app", "/app", "/x"),
+        ("/x/y", "/app", "/app", "/x/y"),  # not under the root: the whole path
+        ("/app/", "/app/", "/app/", ""),
+        # DWSGI12: only whole segments come off (the original gives "x" and "lication").
+        ("/app/x", "/app/", "/app", "/x"),
+        ("/x", "/", "", "/x"),
+        ("/application", "/app", "/app", "/application"),
     ],
 )
 def test_script_name_and_path_info(
-    path: str, raw_path: bytes | None, root_path: str, script_name: str, path_info: str
+    path: str, root_path: str, script_name: str, path_info: str
 ) -> None:
-    scope = http_scope(path=path, raw_path=raw_path, root_path=root_path)
-    environ = environ_from_scope(scope, None, 100)
+    assert split_path(path, root_path) == (script_name, path_info)
+    environ = environ_from_scope(http_scope(path=path, root_path=root_path), [], None, 100)
     assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == (script_name, path_info)
 
 
 @pytest.mark.parametrize(
-    ("server", "host", "scheme", "expected"),
+    ("server", "expected"),
     [
-        (("10.0.0.5", 9000), b"example.com", "http", ("10.0.0.5", "9000")),
-        (None, b"example.com:8080", "http", ("example.com", "8080")),
-        (None, b"example.com", "https", ("example.com", "443")),
-        (None, None, "http", ("localhost", "80")),
-        (("/tmp/app.sock", None), None, "http", ("/tmp/app.sock", "80")),
+        (("10.0.0.5", 9000), ("10.0.0.5", "9000")),
+        (["10.0.0.5", 9000], ("10.0.0.5", "9000")),
+        (None, ("localhost", "80")),  # the Host header is not used
+        (("/tmp/app.sock", None), ("/tmp/app.sock", "0")),
     ],
 )
-def test_server_name_and_port_fall_back_to_the_host_header(
-    server: Any, host: bytes | None, scheme: str, expected: tuple[str, str]
+def test_server_name_and_port_come_from_the_server_only(
+    server: Any, expected: tuple[str, str]
 ) -> None:
-    headers = [] if host is None else [(b"host", host)]
-    scope = http_scope(server=server, headers=headers, scheme=scheme)
-    environ = environ_from_scope(scope, None, 100)
+    scope = http_scope(server=server, scheme="https")
+    environ = environ_from_scope(scope, [(b"host", b"example.com:8443")], None, 100)
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == expected
+    assert "REMOTE_PORT" not in environ
+
+
+@pytest.mark.parametrize(
+    ("missing", "error"),
+    [
+        ("method", KeyError("method")),
+        ("path", KeyError("path")),
+        ("query_string", KeyError("query_string")),
+        ("http_version", KeyError("http_version")),
+    ],
+)
+def test_a_scope_without_a_required_key_raises_key_error(missing: str, error: KeyError) -> None:
+    scope = http_scope()
+    del scope[missing]
+    with pytest.raises(KeyError) as raised:
+        environ_from_scope(scope, [], None, 100)
+    assert raised.value.args == error.args
+
+
+def test_query_string_is_ascii() -> None:
+    with pytest.raises(UnicodeDecodeError):
+        environ_from_scope(http_scope(query_string=b"q=\xc3\xa9"), [], None, 100)
+
+
+@pytest.mark.parametrize(
+    ("count", "limit", "refused"),
+    [(3, 3, False), (4, 3, True), (5, 0, False), (150, None, False), (1, -1, True)],
+)
+def test_duplicate_header_limit(count: int, limit: int | None, refused: bool) -> None:
+    headers = [(b"x-rep", b"%d" % n) for n in range(count)]
+    if refused:
+        message = f"Too many duplicate headers: HTTP_X_REP exceeds limit of{limit}"
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            environ_from_scope(http_scope(), headers, None, limit)
+    else:
+        environ = environ_from_scope(http_scope(), headers, None, limit)
+        assert environ["HTTP_X_REP"] == ",".join(str(n) for n in range(count))
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ([(b"content-length", b"1"), (b"content-length", b"1")], "more than one Content-Length"),
+        ([(b"content-length", b"ten")], "Content-Length is not a number"),
+        ([(b"host", b"a"), (b"host", b"b")], "more than one Host"),
+        ([(b"x-a", b"evil\r\nSet-Cookie: x")], "CR, LF or NUL"),
+        ([(b"x-\x00", b"v")], "CR, LF or NUL"),
+    ],
+)
+def test_smuggling_prone_headers_are_refused(
+    headers: list[tuple[bytes, bytes]], reason: str
+) -> None:
+    """DWSGI7."""
+    with pytest.raises(BadRequestError, match=reason):
+        environ_from_scope(http_scope(), headers, None, 100)
 
 
 def test_scope_from_environ_for_asgi_to_wsgi() -> None:
@@ -258,47 +358,54 @@ def recording_app(calls: list[Environ]) -> WsgiApp:
     return app
 
 
+BAD_REQUEST_START = {
+    "type": "http.response.start",
+    "status": 400,
+    "headers": [(b"content-type", b"text/plain")],
+}
+
+
 @pytest.mark.asyncio
-async def test_too_many_repeats_of_a_header_get_400_without_running_the_app() -> None:
+async def test_too_many_repeats_of_a_header_get_the_originals_400(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     calls: list[Environ] = []
     app = WsgiToAsgi(recording_app(calls), duplicate_header_limit=3)
-    client = await request(app, headers=[(b"x-a", b"1")] * 4)
-    assert client.status == 400
+    with caplog.at_level(logging.DEBUG):
+        client = await request(app, headers=[(b"x-a", b"1")] * 4)
+    assert client.sent == [
+        BAD_REQUEST_START,
+        {"type": "http.response.body", "body": b"Bad Request: Too many duplicate headers"},
+    ]
     assert calls == []
+    assert caplog.records == []
     client = await request(app, headers=[(b"x-a", b"1")] * 3)
     assert client.status == 200
     assert calls[0]["HTTP_X_A"] == "1,1,1"
 
 
 @pytest.mark.asyncio
-async def test_duplicate_header_limit_none_disables_the_check() -> None:
+async def test_any_value_error_building_the_environ_gets_the_originals_400() -> None:
     calls: list[Environ] = []
-    app = WsgiToAsgi(recording_app(calls), duplicate_header_limit=None)
-    client = await request(app, headers=[(b"x-a", b"v")] * 5000)
-    assert client.status == 200
-    assert calls[0]["HTTP_X_A"] == ",".join(["v"] * 5000)
+    client = await request(WsgiToAsgi(recording_app(calls)), query_string=b"q=\xff")
+    assert client.sent[1]["body"] == b"Bad Request: Too many duplicate headers"
+    assert calls == []
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(
-    "headers",
-    [
-        [(b"x-a", b"evil\r\nSet-Cookie: x")],
-        [(b"x-a", b"nul\x00")],
-        [(b"bad name", b"1")],
-        [(b"content-length", b"10"), (b"content-length", b"11")],
-        [(b"content-length", b"-1")],
-    ],
-)
-async def test_malformed_headers_get_400(
-    headers: list[tuple[bytes, bytes]], caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_smuggling_prone_headers_get_400_saying_why() -> None:
+    """DWSGI7."""
     calls: list[Environ] = []
-    with caplog.at_level(logging.WARNING, "asgiref.wsgi"):
-        client = await request(WsgiToAsgi(recording_app(calls)), headers=headers)
-    assert client.status == 400
+    headers = [(b"content-length", b"10"), (b"content-length", b"11")]
+    client = await request(WsgiToAsgi(recording_app(calls)), headers=headers)
+    assert client.sent == [
+        BAD_REQUEST_START,
+        {
+            "type": "http.response.body",
+            "body": b"Bad Request: the request has more than one Content-Length header",
+        },
+    ]
     assert calls == []
-    assert "400" in caplog.text
 
 
 @pytest.mark.asyncio
@@ -335,14 +442,34 @@ async def test_streamed_body_over_max_body_size_gets_413() -> None:
 
 
 @pytest.mark.asyncio
-async def test_non_http_scopes_get_a_clear_error() -> None:
-    client = Client(WsgiToAsgi(hello), {"type": "websocket", "path": "/"})
-    with pytest.raises(ValueError, match=r"WsgiToAsgi serves 'http'.*'websocket'"):
+@pytest.mark.parametrize(
+    ("adapter", "kind"),
+    [
+        (WsgiToAsgi, "websocket"),
+        (WsgiToAsgiInstance, "websocket"),
+        (WsgiToAsgiInstance, "lifespan"),  # WsgiToAsgi answers lifespan (DWSGI11)
+    ],
+)
+async def test_non_http_scopes_raise_the_originals_error(adapter: Any, kind: str) -> None:
+    client = Client(adapter(hello), {"type": kind, "path": "/"})
+    with pytest.raises(ValueError, match=r"^WSGI wrapper received a non-HTTP scope$"):
         await client.finish()
+    assert client.received_count == 0
+
+
+@pytest.mark.asyncio
+async def test_a_first_message_other_than_a_request_raises_without_running_the_app() -> None:
+    calls: list[Environ] = []
+    client = Client(WsgiToAsgi(recording_app(calls)), http_scope())
+    client.disconnect()
+    with pytest.raises(ValueError, match=r"^WSGI wrapper received a non-HTTP-request message$"):
+        await client.finish()
+    assert (calls, client.sent) == ([], [])
 
 
 @pytest.mark.asyncio
 async def test_lifespan_is_acknowledged_and_shutdown_ends_the_worker_threads() -> None:
+    """DWSGI11."""
     started = threading.Event()
     release = threading.Event()
 
@@ -372,13 +499,7 @@ async def test_lifespan_is_acknowledged_and_shutdown_ends_the_worker_threads() -
     assert (await request(app)).status == 200
 
 
-async def request_in_background(app: Any, **scope: Any) -> Client:
-    client = Client(app, http_scope(**scope))
-    client.body(b"")
-    return client
-
-
-# --- WsgiToAsgi: the request body streams ---------------------------------------------------
+# --- WsgiToAsgi: the request body streams (DWSGI1) -----------------------------------------
 
 
 @pytest.mark.asyncio
@@ -413,6 +534,7 @@ async def test_readline_readlines_and_iteration_across_chunk_boundaries() -> Non
         results["limited"] = body.readline(3)
         results["rest_of_line"] = body.readline()
         results["lines"] = body.readlines(1)
+        results["tell"] = body.tell()
         results["iterated"] = list(body)
         results["eof"] = (body.read(), body.readline(), body.read(10))
         return hello(environ, start_response)
@@ -427,9 +549,26 @@ async def test_readline_readlines_and_iteration_across_chunk_boundaries() -> Non
         "limited": b"sec",
         "rest_of_line": b"ond line\n",
         "lines": [b"third\n"],
+        "tell": 24,
         "iterated": [b"fourth\n", b"last"],
         "eof": (b"", b"", b""),
     }
+
+
+@pytest.mark.asyncio
+async def test_wsgi_input_is_an_unseekable_file() -> None:
+    outcomes: list[Any] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        body = environ["wsgi.input"]
+        outcomes.append((body.read(), body.tell(), body.seekable(), body.readable()))
+        for method in (lambda: body.seek(0), body.fileno):
+            with pytest.raises(io.UnsupportedOperation):
+                method()
+        return hello(environ, start_response)
+
+    await request(WsgiToAsgi(app), b"body", method="POST")
+    assert outcomes == [(b"body", 4, False, True)]
 
 
 @pytest.mark.asyncio
@@ -448,10 +587,10 @@ async def test_body_is_back_pressured_while_the_app_does_not_read(reads_first: b
         digest.update(body.read())
         return hello(environ, start_response)
 
-    chunk = b"x" * 16384
+    piece = b"x" * 16384
     client = Client(WsgiToAsgi(app), http_scope(method="POST"))
     for _ in range(200):  # 3.2 MB offered
-        client.body(chunk, more_body=True)
+        client.body(piece, more_body=True)
     client.body(b"")
     await wait_for_thread_event(has_read)
     # Let the adapter take all it wants while the app does not read. (Each pass gives the loop
@@ -461,18 +600,21 @@ async def test_body_is_back_pressured_while_the_app_does_not_read(reads_first: b
     taken = client.received_count
     if reads_first:
         # The pipe's budget, plus the message being read and one more.
-        bound = BODY_BUFFER // len(chunk) + 2
+        bound = BODY_BUFFER // len(piece) + 2
         assert 2 < taken <= bound, f"the adapter took {taken} chunks (bound {bound})"
     else:
         # An app that has not read yet (or waits for a worker thread) gets one message only.
         assert taken == 1
     may_read.set()
     await client.finish()
-    assert digest.hexdigest() == hashlib.sha256(chunk * 200).hexdigest()
+    assert digest.hexdigest() == hashlib.sha256(piece * 200).hexdigest()
 
 
 @pytest.mark.asyncio
-async def test_client_disconnect_while_the_app_reads_raises_oserror_in_the_app() -> None:
+@pytest.mark.parametrize("cut_by", [{"type": "http.disconnect"}, {"type": "http.unknown"}])
+async def test_a_body_cut_short_fails_the_apps_read_and_raises_the_originals_error(
+    cut_by: Message,
+) -> None:
     reading = threading.Event()
     errors: list[BaseException] = []
 
@@ -490,18 +632,69 @@ async def test_client_disconnect_while_the_app_reads_raises_oserror_in_the_app()
     client = Client(WsgiToAsgi(app), http_scope(method="POST"))
     client.body(b"a", more_body=True)
     await wait_for_thread_event(reading)
-    client.disconnect()
-    await client.finish()
-    assert len(errors) == 1
-    assert isinstance(errors[0], ClientDisconnectedError)
-    assert client.sent == []  # nobody to answer
-
-
-# --- WsgiToAsgi: the response streams ------------------------------------------------------
+    client.inbox.put_nowait(cut_by)
+    with pytest.raises(ValueError, match=r"^WSGI wrapper received a non-HTTP-request message$"):
+        await client.finish()
+    assert [type(error) for error in errors] == [ClientDisconnectedError]
+    assert client.sent == []
 
 
 @pytest.mark.asyncio
-async def test_hello_world_is_two_messages_with_the_body_ending_the_response() -> None:
+async def test_receive_is_not_called_once_the_body_is_complete() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    client = Client(WsgiToAsgi(app), http_scope(method="POST"))
+    client.body(b"a", more_body=True)
+    client.body(b"b")
+    client.disconnect()  # never taken: the original does not look for it either
+    await client.finish()
+    assert (client.received_count, client.response_body) == (2, b"ab")
+
+
+@pytest.mark.asyncio
+async def test_a_receive_that_is_always_ready_does_not_starve_the_loop() -> None:
+    calls = 0
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        return {"type": "http.request"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(WsgiToAsgi(hello)(http_scope(), receive, send), WAIT)
+    assert (calls, len(sent)) == (1, 3)
+
+
+@pytest.mark.asyncio
+async def test_a_body_without_content_length_is_marked_terminated() -> None:
+    """DWSGI13: werkzeug reads such a body only with wsgi.input_terminated."""
+    seen: list[Any] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        seen.append(environ.get("wsgi.input_terminated"))
+        return hello(environ, start_response)
+
+    adapter = WsgiToAsgi(app)
+    chunked = Client(adapter, http_scope(method="POST", headers=[]))
+    chunked.body(b"a", more_body=True)
+    chunked.body(b"b")
+    await chunked.finish()
+    await request(adapter, b"abc", method="POST", headers=[(b"content-length", b"3")])
+    await request(adapter)
+    assert seen == [True, None, None]
+
+
+# --- WsgiToAsgi: the response -------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_hello_world_is_start_a_chunk_and_an_end() -> None:
     client = await request(WsgiToAsgi(hello))
     assert client.sent == [
         {
@@ -509,8 +702,26 @@ async def test_hello_world_is_two_messages_with_the_body_ending_the_response() -
             "status": 200,
             "headers": [(b"content-type", b"text/plain")],
         },
-        {"type": "http.response.body", "body": b"Hello", "more_body": False},
+        chunk(b"Hello"),
+        END,
     ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("body", "messages"),
+    [
+        ([], [START, END]),
+        (iter([]), [START, END]),
+        ([b""], [START, chunk(b""), END]),
+        ((b"a", b"", b"b"), [START, chunk(b"a"), chunk(b""), chunk(b"b"), END]),
+        ([bytearray(b"ba"), "text"], [START, chunk(bytearray(b"ba")), chunk("text"), END]),
+    ],
+)
+async def test_each_chunk_is_sent_as_it_is(body: Any, messages: list[Message]) -> None:
+    client = await request(WsgiToAsgi(replying(body)))
+    assert client.sent == messages
+    assert [type(m.get("body")) for m in client.sent] == [type(m.get("body")) for m in messages]
 
 
 @pytest.mark.asyncio
@@ -522,7 +733,6 @@ async def test_each_chunk_is_sent_as_the_app_yields_it() -> None:
         yield b"first"
         # Only continues once the client has the first chunk: proves it was sent at once.
         assert client_has_first.wait(WAIT)
-        yield b""  # empty chunks are skipped
         yield b"second"
 
     client = Client(WsgiToAsgi(app), http_scope())
@@ -530,12 +740,20 @@ async def test_each_chunk_is_sent_as_the_app_yields_it() -> None:
     await client.wait_until_sent(lambda sent: any(m.get("body") == b"first" for m in sent))
     client_has_first.set()
     await client.finish()
-    assert [(m["type"], m.get("body"), m.get("more_body")) for m in client.sent] == [
-        ("http.response.start", None, None),
-        ("http.response.body", b"first", True),
-        ("http.response.body", b"second", True),
-        ("http.response.body", b"", False),
-    ]
+    assert client.sent == [START, chunk(b"first"), chunk(b"second"), END]
+
+
+@pytest.mark.asyncio
+async def test_a_buffer_the_app_reuses_is_sent_as_it_was_when_yielded() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[Any]:
+        start_response("200 OK", [])
+        buffer = bytearray(b"one")
+        yield buffer
+        buffer[:] = b"two"
+        yield buffer
+
+    client = await request(WsgiToAsgi(app))
+    assert client.sent == [START, chunk(bytearray(b"one")), chunk(bytearray(b"two")), END]
 
 
 @pytest.mark.asyncio
@@ -565,24 +783,41 @@ async def test_a_slow_client_holds_back_the_app() -> None:
 
 
 @pytest.mark.asyncio
-async def test_write_callable_and_iterable_together() -> None:
+async def test_write_callable_sends_before_the_iterable() -> None:
+    """DWSGI10."""
+
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        write = start_response("200 OK", [])
+        write = start_response("200 OK", [("Content-Length", "10")])
         write(b"written ")
         return [b"returned"]
 
     client = await request(WsgiToAsgi(app))
-    assert client.response_body == b"written returned"
+    assert client.sent[1:] == [chunk(b"written "), chunk(b"re"), END]
 
 
 @pytest.mark.asyncio
-async def test_body_is_cut_at_the_declared_content_length() -> None:
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [("Content-Length", "4")])
-        return [b"abc", b"def", b"ghi"]
+@pytest.mark.parametrize(
+    ("length", "chunks", "sent", "pulled"),
+    [
+        ("5", [b"abc", b"def", b"ghi"], [b"abc", b"de"], 2),
+        ("3", [b"ab", b"c", b"d"], [b"ab", b"c"], 2),
+        ("0", [b"abc", b"d"], [b""], 1),
+        ("10", [b"hi"], [b"hi"], 1),
+    ],
+)
+async def test_body_is_cut_at_the_declared_length_and_iteration_stops(
+    length: str, chunks: list[bytes], sent: list[bytes], pulled: int
+) -> None:
+    produced: list[bytes] = []
 
-    client = await request(WsgiToAsgi(app))
-    assert client.response_body == b"abcd"
+    def body() -> Iterator[bytes]:
+        for piece in chunks:
+            produced.append(piece)
+            yield piece
+
+    client = await request(WsgiToAsgi(replying(body(), [("Content-Length", length)])))
+    assert client.sent[1:] == [chunk(piece) for piece in sent] + [END]
+    assert len(produced) == pulled
 
 
 class ClosingBody:
@@ -594,47 +829,37 @@ class ClosingBody:
         self.closed = threading.Event()
 
     def __iter__(self) -> Iterator[bytes]:
-        for index, chunk in enumerate(self.chunks):
+        for index, piece in enumerate(self.chunks):
             if index == self.fail_after:
                 raise RuntimeError("broken mid-body")
-            yield chunk
+            yield piece
 
     def close(self) -> None:
         self.closed.set()
 
 
 @pytest.mark.asyncio
-async def test_close_is_called_after_a_normal_response() -> None:
+@pytest.mark.parametrize("headers", [[], [("Content-Length", "1")]])
+async def test_close_is_called_after_the_response(headers: list[tuple[str, str]]) -> None:
+    """DWSGI9, also when the body was cut at Content-Length."""
     result = ClosingBody([b"a", b"b"])
-
-    def app(environ: Environ, start_response: StartResponse) -> ClosingBody:
-        start_response("200 OK", [])
-        return result
-
-    client = await request(WsgiToAsgi(app))
-    assert client.response_body == b"ab"
+    await request(WsgiToAsgi(replying(result, headers)))
     assert result.closed.is_set()
 
 
 @pytest.mark.asyncio
-async def test_error_mid_body_ends_the_response_and_closes_the_iterable() -> None:
+async def test_error_mid_body_escapes_after_what_was_sent_and_closes_the_iterable() -> None:
     result = ClosingBody([b"a", b"b", b"c"], fail_after=1)
-
-    def app(environ: Environ, start_response: StartResponse) -> ClosingBody:
-        start_response("200 OK", [])
-        return result
-
-    client = Client(WsgiToAsgi(app), http_scope())
+    client = Client(WsgiToAsgi(replying(result)), http_scope())
     client.body(b"")
-    # The adapter raises, so the server cuts the connection rather than end it as if complete.
     with pytest.raises(RuntimeError, match="broken mid-body"):
         await client.finish()
     assert result.closed.is_set()
-    assert [m.get("more_body") for m in client.sent[1:]] == [True]
+    assert client.sent == [START, chunk(b"a")]
 
 
 @pytest.mark.asyncio
-async def test_disconnect_mid_download_closes_the_iterable() -> None:
+async def test_cancelling_the_request_stops_the_app_and_waits_for_its_thread() -> None:
     generator_closed = threading.Event()
 
     def endless() -> Iterator[bytes]:
@@ -644,185 +869,233 @@ async def test_disconnect_mid_download_closes_the_iterable() -> None:
         finally:
             generator_closed.set()
 
-    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [])
-        return endless()
-
-    client = Client(WsgiToAsgi(app), http_scope())
+    client = Client(WsgiToAsgi(replying(endless())), http_scope())
     client.body(b"")
     await client.wait_until_sent(lambda sent: len(sent) >= 3)
-    client.disconnect()
-    await client.finish()
+    client.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await client.finish()
+    # By the time the task ended, the app's thread had finished and closed its iterable.
     assert generator_closed.is_set()
 
 
 @pytest.mark.asyncio
-async def test_send_raising_oserror_stops_the_app() -> None:
+@pytest.mark.parametrize("error", [ClientDisconnectedError("gone"), RuntimeError("protocol")])
+async def test_send_failing_escapes_after_the_app_thread_is_stopped(error: Exception) -> None:
     generator_closed = threading.Event()
 
-    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [])
+    def endless() -> Iterator[bytes]:
         try:
             while True:
                 yield b"z" * 1024
         finally:
             generator_closed.set()
 
-    client = Client(WsgiToAsgi(app), http_scope())
-    original_send = client.send
+    sent: list[Message] = []
 
     async def failing_send(message: Message) -> None:
-        await original_send(message)
-        if len(client.sent) == 3:
-            raise ClientDisconnectedError("gone")
+        sent.append(message)
+        if len(sent) == 3:
+            raise error
 
-    client.task.cancel()
-    await asyncio.wait([client.task])
-    client.task = asyncio.get_running_loop().create_task(
-        WsgiToAsgi(app)(http_scope(), client.receive, failing_send)
-    )
-    client.body(b"")
-    await client.finish()
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    inbox.put_nowait({"type": "http.request"})
+    app = WsgiToAsgi(replying(endless()))
+    with pytest.raises(type(error)) as raised:
+        await asyncio.wait_for(app(http_scope(), inbox.get, failing_send), WAIT)
+    assert raised.value is error
     assert generator_closed.is_set()
 
 
-@pytest.mark.asyncio
-async def test_app_raising_before_the_response_gets_a_500_and_is_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        raise LookupError("no such thing")
+def failing_app(kind: str) -> WsgiApp:
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        if kind == "raises":
+            raise LookupError("no such thing")
+        if kind == "no start_response":
+            return [b"body"]
+        if kind == "returns None":
+            start_response("200 OK", [])
+            return None
+        if kind == "status without reason":
+            start_response("200", [])
+        if kind == "status not a number":
+            start_response("2x OK", [])
+        if kind == "int status":
+            start_response(200, [])
+        if kind == "int header value":
+            start_response("200 OK", [("X-N", 5)])
+        if kind == "three-item header":
+            start_response("200 OK", [("X-A", "v", "w")])
+        if kind == "non-ascii header":
+            start_response("200 OK", [("X-A", "caf\u00e9")])
+        if kind == "bad Content-Length":
+            start_response("200 OK", [("Content-Length", "abc")])
+        if kind == "second start_response":
+            start_response("200 OK", [])
+            start_response("201 Created", [])
+        return [b"x"]
 
-    with caplog.at_level(logging.ERROR, "asgiref.wsgi"):
-        client = await request(WsgiToAsgi(app))
-    assert client.status == 500
-    assert client.response_body == b"Internal Server Error"
-    assert "no such thing" in caplog.text
+    return app
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("status", "headers"),
+    ("kind", "error", "message"),
     [
-        ("200 OK", [("Location", "/x\r\nSet-Cookie: evil=1")]),
-        ("200 OK", [("X-Nul", "a\x00b")]),
-        ("200 OK", [("Bad Name", "v")]),
-        ("200 OK\r\nX-Evil: 1", []),
-        ("OK", []),
-        ("20 OK", []),
+        ("raises", LookupError, "no such thing"),
+        ("no start_response", AttributeError, "object has no attribute 'response_start'"),
+        ("returns None", TypeError, "'NoneType' object is not iterable"),
+        ("status without reason", ValueError, r"not enough values to unpack \(expected 2, got 1\)"),
+        ("status not a number", ValueError, "invalid literal for int"),
+        ("int status", AttributeError, "'int' object has no attribute 'split'"),
+        ("int header value", AttributeError, "'int' object has no attribute 'encode'"),
+        ("three-item header", ValueError, r"too many values to unpack \(expected 2\)"),
+        ("non-ascii header", UnicodeEncodeError, "'ascii' codec"),
+        ("bad Content-Length", ValueError, "invalid literal for int"),
+        (
+            "second start_response",
+            ValueError,
+            "^You cannot call start_response a second time without exc_info$",
+        ),
     ],
 )
-async def test_unsafe_status_or_headers_are_never_sent(
-    status: str, headers: list[tuple[str, str]], caplog: pytest.LogCaptureFixture
+async def test_app_errors_escape_unchanged_with_nothing_sent_or_logged(
+    kind: str, error: type[BaseException], message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response(status, headers)
-        return [b"body"]
-
-    with caplog.at_level(logging.ERROR, "asgiref.wsgi"):
-        client = await request(WsgiToAsgi(app))
-    assert client.status == 500
-    assert b"evil" not in repr(client.sent).encode().lower()
-    assert "InvalidResponseError" in caplog.text
+    client = Client(WsgiToAsgi(failing_app(kind)), http_scope())
+    client.body(b"")
+    with caplog.at_level(logging.DEBUG), pytest.raises(error, match=message):
+        await client.finish()
+    assert client.sent == []
+    assert caplog.records == []
 
 
 @pytest.mark.asyncio
-async def test_exc_info_replaces_a_response_not_yet_sent() -> None:
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([("Location", "/x\r\nSet-Cookie: evil=1")], "CR, LF or NUL"),  # DWSGI3
+        ([("X-Nul\x00", "v")], "CR, LF or NUL"),
+        ([("Content-Length", "-1")], "negative"),  # DWSGI5
+        ([("Content-Length", "3"), ("content-length", "4")], "disagree"),
+    ],
+)
+async def test_unsafe_response_headers_are_refused(
+    headers: list[tuple[str, str]], message: str
+) -> None:
+    client = Client(WsgiToAsgi(replying([b"body"], headers)), http_scope())
+    client.body(b"")
+    with pytest.raises(InvalidResponseError, match=message):
+        await client.finish()
+    assert client.sent == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-Colour", "Blue"), ["Content-Length", "3"]],
+        (("X-Colour", "Blue"), ("Content-Length", "3")),
+        (pair for pair in [("X-Colour", "Blue"), ("Content-Length", "3")]),  # DWSGI5: enforced
+    ],
+)
+async def test_headers_are_any_iterable_of_pairs(headers: Any) -> None:
+    client = await request(WsgiToAsgi(replying([b"abcd"], headers)))
+    assert client.sent == [
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"x-colour", b"Blue"), (b"content-length", b"3")],
+        },
+        chunk(b"abc"),
+        END,
+    ]
+
+
+@pytest.mark.asyncio
+async def test_status_reason_is_dropped_and_header_values_are_trimmed() -> None:
+    """The reason phrase never reaches ASGI; DWSGI4 trims values (Django's cookies)."""
+    headers = [("Set-Cookie", " a=1; Path=/"), ("X-Tab", "\tv\t"), ("X-MiXeD", "VaLuE")]
+    client = await request(WsgiToAsgi(replying([b""], headers, "299 Whatever\r\nX: y")))
+    assert client.sent[0] == {
+        "type": "http.response.start",
+        "status": 299,
+        "headers": [(b"set-cookie", b"a=1; Path=/"), (b"x-tab", b"v"), (b"x-mixed", b"VaLuE")],
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("exc_info", ["real", (None, None, None)])
+async def test_exc_info_replaces_a_response_not_yet_sent(exc_info: Any) -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [("X-First", "1")])
+        start_response("200 OK", [("X-First", "1"), ("Content-Length", "2")])
         try:
             raise KeyError("late problem")
         except KeyError:
-            start_response("503 Service Unavailable", [("X-Second", "1")], sys.exc_info())
+            start_response(
+                "503 Service Unavailable",
+                [("X-Second", "1")],
+                sys.exc_info() if exc_info == "real" else exc_info,
+            )
         return [b"sorry"]
 
     client = await request(WsgiToAsgi(app))
-    assert (client.status, client.headers, client.response_body) == (
-        503,
-        {b"x-second": b"1"},
-        b"sorry",
-    )
+    assert client.sent == [
+        {"type": "http.response.start", "status": 503, "headers": [(b"x-second", b"1")]},
+        chunk(b"sorry"),  # the first call's length no longer applies
+        END,
+    ]
 
 
 @pytest.mark.asyncio
-async def test_exc_info_after_the_response_was_sent_reraises() -> None:
+@pytest.mark.parametrize(
+    ("exc_info", "error", "message"),
+    [
+        ("real", KeyError, "too late"),
+        (None, TypeError, "'NoneType' object is not subscriptable"),
+        ((None, None, None), AttributeError, "'NoneType' object has no attribute 'with_traceback'"),
+    ],
+)
+async def test_start_response_after_the_response_was_sent_raises(
+    exc_info: Any, error: type[BaseException], message: str
+) -> None:
     def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         start_response("200 OK", [])
         yield b"part"
         try:
             raise KeyError("too late")
         except KeyError:
-            start_response("500 Internal Server Error", [], sys.exc_info())
+            start_response(
+                "500 Internal Server Error", [], sys.exc_info() if exc_info == "real" else exc_info
+            )
         yield b"never"
 
     client = Client(WsgiToAsgi(app), http_scope())
     client.body(b"")
-    with pytest.raises(KeyError, match="too late"):
+    with pytest.raises(error, match=message):
         await client.finish()
-    assert client.response_body == b"part"
+    assert client.sent == [START, chunk(b"part")]
 
 
 @pytest.mark.asyncio
-async def test_second_start_response_without_exc_info_is_refused(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [])
-        start_response("201 Created", [])
-        return [b"x"]
+async def test_instance_attributes_follow_the_response() -> None:
+    seen: list[tuple[Any, ...]] = []
 
-    with caplog.at_level(logging.ERROR, "asgiref.wsgi"):
-        client = await request(WsgiToAsgi(app))
-    assert client.status == 500
-    assert "second time without exc_info" in caplog.text
+    def app(environ: Environ, start_response: Any) -> Iterator[bytes]:
+        instance = start_response.__self__
+        seen.append((instance.response_started, instance.response_content_length))
+        start_response("200 OK", [("Content-Length", "2")])
+        seen.append((instance.response_started, instance.response_content_length))
+        yield b"a"
+        seen.append((instance.response_started, instance.response_start["status"]))
+        yield b"b"
 
-
-@pytest.mark.asyncio
-async def test_text_instead_of_bytes_is_a_500_with_a_helpful_message(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def app(environ: Environ, start_response: StartResponse) -> list[str]:
-        start_response("200 OK", [])
-        return ["text"]
-
-    with caplog.at_level(logging.ERROR, "asgiref.wsgi"):
-        client = await request(WsgiToAsgi(app))  # type: ignore[arg-type]
-    assert client.status == 500
-    assert "must produce bytes, not str" in caplog.text
-
-
-class CountingFile(io.BytesIO):
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.read_sizes: list[int] = []
-        self.was_closed = False
-
-    def read(self, size: int | None = -1) -> bytes:
-        self.read_sizes.append(-1 if size is None else size)
-        return super().read(size)
-
-    def close(self) -> None:
-        self.was_closed = True
-        super().close()
-
-
-@pytest.mark.asyncio
-async def test_file_wrapper_streams_the_file_in_blocks() -> None:
-    data = bytes(range(256)) * 4096  # 1 MiB
-    files: list[CountingFile] = []
-
-    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        start_response("200 OK", [("Content-Length", str(len(data)))])
-        file = CountingFile(data)
-        files.append(file)
-        wrapper: Iterable[bytes] = environ["wsgi.file_wrapper"](file, 32768)
-        return wrapper
-
-    client = await request(WsgiToAsgi(app))
-    assert client.response_body == data
-    assert set(files[0].read_sizes) == {32768}  # never the whole file at once
-    assert files[0].was_closed
-    assert FileWrapper(io.BytesIO(b"abc"), 2).block_size == 2
+    await request(WsgiToAsgi(app))
+    assert seen == [(False, None), (False, 2), (True, 200)]
+    instance = WsgiToAsgiInstance(hello, 7)
+    assert vars(instance)["wsgi_application"] is hello
+    assert (instance.duplicate_header_limit, instance.response_started) == (7, False)
+    assert instance.response_content_length is None
 
 
 # --- WsgiToAsgi: threads and context ------------------------------------------------------
@@ -830,6 +1103,7 @@ async def test_file_wrapper_streams_the_file_in_blocks() -> None:
 
 @pytest.mark.asyncio
 async def test_slow_requests_run_concurrently_on_bounded_threads() -> None:
+    """DWSGI2: without a sync world, requests do not wait for each other."""
     barrier = threading.Barrier(3, timeout=WAIT)
     threads: set[str] = set()
 
@@ -851,20 +1125,65 @@ def test_max_workers_must_be_positive() -> None:
         WsgiToAsgi(hello, max_workers=0)
 
 
+def test_under_async_to_sync_the_app_runs_on_the_calling_thread() -> None:
+    threads: list[threading.Thread] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        threads.append(threading.current_thread())
+        start_response("200 OK", [])
+        # Far more than the response buffer holds: this thread waits for the loop's thread to
+        # send it (it must not be needed to run the loop meanwhile).
+        for _ in range(4 * RESPONSE_BUFFER // 65536):
+            yield b"y" * 65536
+
+    async def serve() -> int:
+        client = await request(WsgiToAsgi(app))
+        return len(client.response_body)
+
+    assert async_to_sync(serve)() == 4 * RESPONSE_BUFFER
+    assert threads == [threading.current_thread()]
+
+
 @pytest.mark.asyncio
-async def test_context_and_locals_reach_the_wsgi_app() -> None:
+async def test_inside_a_thread_sensitive_context_the_app_runs_on_its_thread() -> None:
+    threads: list[threading.Thread] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        threads.append(threading.current_thread())
+        return hello(environ, start_response)
+
+    async with ThreadSensitiveContext():
+        context_thread = await sync_to_async(threading.current_thread)()
+        await request(WsgiToAsgi(app))
+        await request(WsgiToAsgi(app))
+    assert threads == [context_thread, context_thread]
+
+
+@pytest.mark.asyncio
+async def test_context_and_locals_reach_the_wsgi_app_and_come_back() -> None:
     variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable")
+    set_by_app: contextvars.ContextVar[str] = contextvars.ContextVar("set_by_app")
     local = Local()
     seen: list[tuple[str, str]] = []
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         seen.append((variable.get(), local.value))
+        set_by_app.set("from the app")
         return hello(environ, start_response)
+
+    async def receive() -> Message:
+        return {"type": "http.request"}
+
+    async def send(message: Message) -> None:
+        pass
 
     variable.set("from the task")
     local.value = "local value"
-    await request(WsgiToAsgi(app))
+    # Awaited in this task (as a server awaits it, and bounded by the test's timeout): changes
+    # to the context come back into it, as from sync_to_async.
+    await WsgiToAsgi(app)(http_scope(), receive, send)
     assert seen == [("from the task", "local value")]
+    assert set_by_app.get() == "from the app"
 
 
 @pytest.mark.asyncio
@@ -887,6 +1206,37 @@ async def test_build_environ_can_be_extended_by_a_subclass() -> None:
 
     client = await request(Tagged(app))
     assert client.response_body == b"yes"
+
+
+@pytest.mark.asyncio
+async def test_a_response_costs_one_trip_to_a_worker_thread_and_back() -> None:
+    def ten_chunks(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"%d" % n for n in range(10)]
+
+    adapter = WsgiToAsgi(ten_chunks)
+    await request(adapter)  # the worker thread now exists
+    loop = asyncio.get_running_loop()
+    wakeups: list[str] = []
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def counting(callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Handle:
+        wakeups.append(getattr(callback, "__qualname__", repr(callback)))
+        return call_soon_threadsafe(callback, *args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
+    try:
+        client = await request(adapter)
+    finally:
+        del loop.call_soon_threadsafe
+    assert (client.status, client.response_body) == (200, b"0123456789")
+    assert len(client.sent) == 12
+    # The worker wakes the loop once for the whole response (messages written while a wake-up
+    # is pending ride along) and once for the call's end; not once per ASGI message. (The OS
+    # preempting the worker between two writes can add a wake-up, hence "at most".)
+    assert wakeups.count("Inbox._drain") == 1
+    assert 1 <= wakeups.count("Pipe._wake_loop") <= 3
+    assert len(wakeups) <= 4
 
 
 # --- AsgiToWsgi -----------------------------------------------------------------------------
@@ -1118,37 +1468,6 @@ def test_lifespan_startup_failure_refuses_requests() -> None:
     adapter.close()
 
 
-@pytest.mark.asyncio
-async def test_a_response_costs_one_trip_to_a_worker_thread_and_back() -> None:
-    def ten_chunks(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [])
-        return [b"%d" % n for n in range(10)]
-
-    adapter = WsgiToAsgi(ten_chunks)
-    await request(adapter)  # the worker thread now exists
-    loop = asyncio.get_running_loop()
-    wakeups: list[str] = []
-    call_soon_threadsafe = loop.call_soon_threadsafe
-
-    def counting(callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Handle:
-        wakeups.append(getattr(callback, "__qualname__", repr(callback)))
-        return call_soon_threadsafe(callback, *args, **kwargs)
-
-    loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
-    try:
-        client = await request(adapter)
-    finally:
-        del loop.call_soon_threadsafe
-    assert (client.status, client.response_body) == (200, b"0123456789")
-    assert len(client.sent) == 11
-    # The worker wakes the loop once for the whole response (messages written while a wake-up
-    # is pending ride along) and once for the call's end; not once per ASGI message. (The OS
-    # preempting the worker between two writes can add a wake-up, hence "at most".)
-    assert wakeups.count("Inbox._drain") == 1
-    assert 1 <= wakeups.count("Pipe._wake_loop") <= 3
-    assert len(wakeups) <= 4
-
-
 def test_an_app_that_ignores_the_departed_client_is_cancelled_after_a_grace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1172,43 +1491,6 @@ def test_an_app_that_ignores_the_departed_client_is_cancelled_after_a_grace(
     result.close()  # type: ignore[attr-defined]
     assert cancelled.is_set()
     adapter.close()
-
-
-@pytest.mark.asyncio
-async def test_send_failing_unexpectedly_unblocks_and_waits_for_the_app_thread() -> None:
-    generator_closed = threading.Event()
-
-    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [])
-        try:
-            while True:
-                yield b"z" * 65536
-        finally:
-            generator_closed.set()
-
-    inbox: asyncio.Queue[Message] = asyncio.Queue()
-    inbox.put_nowait({"type": "http.request", "body": b""})
-    sent: list[Message] = []
-
-    async def broken_send(message: Message) -> None:
-        sent.append(message)
-        if len(sent) == 2:
-            raise RuntimeError("protocol error in the server")
-
-    with pytest.raises(RuntimeError, match="protocol error"):
-        await asyncio.wait_for(WsgiToAsgi(app)(http_scope(), inbox.get, broken_send), WAIT)
-    # By the time the adapter raised, the app's thread had finished and closed its iterable.
-    assert generator_closed.is_set()
-
-
-@pytest.mark.asyncio
-async def test_spaces_around_response_header_values_are_trimmed() -> None:
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [("Set-Cookie", " a=1; Path=/"), ("X-Tab", "\tv\t")])
-        return [b""]
-
-    client = await request(WsgiToAsgi(app))
-    assert client.sent[0]["headers"] == [(b"set-cookie", b"a=1; Path=/"), (b"x-tab", b"v")]
 
 
 def test_a_body_ending_early_is_a_disconnect_for_the_asgi_app() -> None:

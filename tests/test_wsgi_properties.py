@@ -1,32 +1,26 @@
-"""Property-based tests of the WSGI bridge's translation of requests and responses.
+"""Property-based tests of WsgiToAsgi's translation of requests and responses.
 
 What is pinned, for hypothesis-made inputs (valid ones and hostile ones):
 
-1. `environ_from_scope` either builds a well-formed PEP 3333 environ or raises `BadRequestError`,
-   never any other exception (`check_environ` says what "well-formed" means here).
-2. Security: a header spelt with underscores never feeds the `HTTP_*` entry of its dashed twin;
-   a header repeated more than the limit is refused and one repeated up to it never is.
-3. `WsgiToAsgi` end to end: every request is answered either by the app (which sees the environ
-   `environ_from_scope` builds) or with a 400 without running the app; nothing raises out of the
-   adapter, and its worker threads stay bounded and end at lifespan shutdown.
-4. Responses: `status_code` and `encode_headers` either accept a status and header list and give
-   the right ASGI values, or raise `InvalidResponseError`; end to end, an app whose
-   `start_response` is refused answers 500, and an unsafe header value never reaches the client.
-5. Round trip: `environ_from_scope(scope_from_environ(environ))` gives back a well-formed WSGI
-   environ's CGI and header entries (`test_round_trip_*` lists the intended exceptions).
-
-Intended behaviour these tests accept (documented, not bugs):
-
-* SCRIPT_NAME and PATH_INFO are percent-decoded, so they may hold CR, LF or NUL (a path
-  "/a%0Ab" is a legitimate request); the "no CR/LF/NUL" rule is for the undecoded values.
-* When `root_path` is not a whole leading segment of the path, the app is taken to be mounted at
-  `root_path` and the path relative to it (the older ASGI convention): SCRIPT_NAME is the root
-  path and PATH_INFO the whole path, so SCRIPT_NAME + PATH_INFO is root + path.
-* Headers with an underscore in their name are dropped. Whether their copies count against the
-  duplicate limit is left open (the code drops them first; refusing would be as safe).
-* Header names with token characters other than letters, digits and "-" (such as "x.y") must not
-  make an environ key outside HTTP_[A-Z0-9_]+; dropping such a header (as nginx does) or refusing
-  the request are both accepted.
+1. `environ_from_scope` builds the environ asgiref 3.13 builds. `original_environ` below is a
+   model of the original, written from observing it run (asgiref 3.13.0's `build_environ`).
+   Where none of the documented differences applies, ours gives the model's environ, or raises
+   what it raises; where one applies (DWSGI6 underscore names, DWSGI7 smuggling-prone headers,
+   DWSGI8 repeated cookies, DWSGI12 a root path off a segment boundary), ours differs only
+   that way.
+2. Security, for every environ ours builds: no header value with CR, LF or NUL, a CONTENT_LENGTH
+   of digits, one Host, no header spelt with underscores (so none can feed its dashed twin),
+   and a duplicate limit that is exact.
+3. `WsgiToAsgi` end to end: every request is answered by the app (which sees the environ
+   `environ_from_scope` builds), or with the original's 400 when building it raised a
+   ValueError, or the error escapes the adapter as it does from the original; worker threads
+   stay bounded and end at lifespan shutdown.
+4. Responses: `encode_headers` gives the original's ASGI headers (values trimmed, DWSGI4) or
+   raises; `InvalidResponseError` only for CR, LF or NUL (DWSGI3) or a negative or conflicting
+   Content-Length (DWSGI5). End to end, an accepted response is sent as the original sends it,
+   and a refused one (an unsafe header above all) never reaches the server: the error escapes.
+5. Round trip: `environ_from_scope(scope_from_environ(environ))` gives back a WSGI environ's CGI
+   and header entries.
 """
 
 from __future__ import annotations
@@ -37,27 +31,23 @@ import io
 import os
 import re
 import string
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from asgiref._wsgi_request import (
-    BadRequestError,
-    environ_from_scope,
-    header_fields,
-    scope_from_environ,
-)
+from asgiref._wsgi_request import BadRequestError, environ_from_scope, scope_from_environ
 from asgiref._wsgi_response import InvalidResponseError, encode_headers, status_code
-from asgiref.testing import ApplicationCommunicator, LifespanCommunicator
+from asgiref.testing import LifespanCommunicator
 from asgiref.wsgi import WsgiToAsgi
 
 # Hypothesis caches (constants, unicode tables) go to a temporary directory, not into the work tree
@@ -78,182 +68,164 @@ END_TO_END = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# --- what a well-formed environ is ----------------------------------------------------------------
-
-REQUIRED_CGI = (
-    "REQUEST_METHOD",
-    "SCRIPT_NAME",
-    "PATH_INFO",
-    "QUERY_STRING",
-    "SERVER_NAME",
-    "SERVER_PORT",
-    "SERVER_PROTOCOL",
-)
-# The values that are not percent-decoded: a CR, LF or NUL in one of them can only be an injection.
-UNDECODED_CGI = ("REQUEST_METHOD", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL")
 LINE_BREAKERS = re.compile("[\r\n\x00]")
-HTTP_KEY = re.compile(r"HTTP_[A-Z0-9_]+")
-PLAIN_HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
 TOKEN_SYMBOLS = "!#$%&'*+-.^_`|~"
 TOKEN_BYTES = frozenset((TOKEN_SYMBOLS + string.ascii_letters + string.digits).encode("ascii"))
-
-
-def is_latin1(text: str) -> bool:
-    return all(ord(char) < 256 for char in text)
 
 
 def is_ascii_digits(text: str) -> bool:
     return text != "" and text.isascii() and text.isdigit()
 
 
-def is_token(name: bytes) -> bool:
-    return name != b"" and all(byte in TOKEN_BYTES for byte in name)
-
-
 def is_field_value(value: bytes) -> bool:
     return all(byte == 0x09 or 0x20 <= byte <= 0x7E or byte >= 0x80 for byte in value)
 
 
-def cgi_key(name: bytes) -> str:
-    """The environ key a header name (a token, without underscores) belongs under."""
-    lowered = name.lower()
-    if lowered == b"content-type":
-        return "CONTENT_TYPE"
-    if lowered == b"content-length":
+# --- a model of the original's environ ----------------------------------------------------------
+
+
+def original_key(name: bytes) -> str:
+    """The environ key the original files a header under (only lower-case names are CONTENT_*)."""
+    if name == b"content-length":
         return "CONTENT_LENGTH"
-    return "HTTP_" + lowered.decode("ascii").upper().replace("-", "_")
+    if name == b"content-type":
+        return "CONTENT_TYPE"
+    return "HTTP_" + name.decode("latin1").upper().replace("-", "_")
 
 
-def separator(name: bytes) -> bytes:
-    return b"; " if name.lower() == b"cookie" else b","
-
-
-def describes(path_bytes: bytes, path: str) -> bool:
-    """Whether `path_bytes` are bytes a server could have decoded into the str `path`."""
-    return (
-        path_bytes.decode("utf-8", "replace") == path
-        or path_bytes.decode("utf-8", "surrogateescape") == path
-    )
-
-
-def expected_path_bytes(scope: Mapping[str, Any]) -> bytes | None:
-    """The request path's bytes: `raw_path` percent-decoded while it still describes `path`, else
-    `path` itself (None if `path` has no byte form at all)."""
-    path = scope["path"]
-    raw_path = scope.get("raw_path")
-    if isinstance(raw_path, bytes) and raw_path and describes(unquote_to_bytes(raw_path), path):
-        return unquote_to_bytes(raw_path)
-    try:
-        return str(path).encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return None
-
-
-def check_path(scope: Mapping[str, Any], environ: Mapping[str, Any]) -> None:
-    script_name = environ["SCRIPT_NAME"]
-    assert script_name == "" or (script_name.startswith("/") and not script_name.endswith("/")), (
-        f"SCRIPT_NAME {script_name!r} must be empty, or start with '/' and not end with one"
-    )
-    script = script_name.encode("latin-1")
-    info = environ["PATH_INFO"].encode("latin-1")
-    path_bytes = expected_path_bytes(scope)
-    try:
-        root = str(scope.get("root_path") or "").encode("utf-8", "surrogateescape").rstrip(b"/")
-    except UnicodeEncodeError:
-        root = None
-    if path_bytes is None or root is None:
-        return  # no byte form to compare with (such a scope should have been refused)
-    assert script == root, f"SCRIPT_NAME {script!r} is not the root path {root!r}"
-    mounted = (
-        bool(root) and path_bytes.startswith(root) and path_bytes[len(root) :][:1] in (b"", b"/")
-    )
-    expected_info = path_bytes[len(root) :] if mounted else path_bytes
-    assert info == expected_info, f"PATH_INFO {info!r}, expected {expected_info!r}"
-
-
-def scope_headers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
-    """The headers of a scope that made an environ (so each is a pair of bytes)."""
-    return [(bytes(name), bytes(value)) for name, value in scope.get("headers") or ()]
-
-
-def check_headers(scope: Mapping[str, Any], environ: Mapping[str, Any], limit: int | None) -> None:
-    headers = scope_headers(scope)
-    kept = [(name, value) for name, value in headers if b"_" not in name]
-    produced = {
-        key: value
-        for key, value in environ.items()
-        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
+def original_environ(
+    scope: Mapping[str, Any], headers: Iterable[Any], body: Any, limit: Any
+) -> Environ:
+    """What asgiref 3.13's `build_environ` returns (or raises) for `scope` with `headers`."""
+    method = scope["method"]
+    root_path = scope.get("root_path", "").encode("utf8").decode("latin1")
+    path = scope["path"].encode("utf8").decode("latin1")
+    path_info = path[len(root_path) :] if path.startswith(root_path) else path
+    environ: Environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": root_path,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": scope["query_string"].decode("ascii"),
+        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
     }
-    for key, value in produced.items():
-        assert isinstance(value, str), f"{key} is not a str"
-        assert is_latin1(value), f"{key} = {value!r} is not latin-1"
-        assert not LINE_BREAKERS.search(value), f"{key} = {value!r} holds CR, LF or NUL"
-        if key.startswith("HTTP_"):
-            assert HTTP_KEY.fullmatch(key), f"environ key {key!r} is not HTTP_[A-Z0-9_]+"
-        sources = [(name, v) for name, v in kept if cgi_key(name) == key]
-        assert sources, f"{key} comes from no header without an underscore"
-        if key == "CONTENT_LENGTH":
-            assert is_ascii_digits(value), f"CONTENT_LENGTH {value!r} is not digits"
-            assert all(v.strip(b" \t") == value.encode("ascii") for _, v in sources)
-        else:
-            joined = separator(sources[0][0]).join(v for _, v in sources)
-            assert value == joined.decode("latin-1"), f"{key} = {value!r}, expected {joined!r}"
-    for name, _ in kept:
-        if PLAIN_HEADER_NAME.fullmatch(name):
-            assert cgi_key(name) in produced, f"header {name!r} is missing from the environ"
-    if limit is not None:
-        counts: dict[bytes, int] = {}
-        for name, _ in kept:
-            if cgi_key(name) not in produced:
-                continue  # dropped: an unusual name a fix may leave out, as it does underscores
-            counts[name.lower()] = counts.get(name.lower(), 0) + 1
-        over = {name: count for name, count in counts.items() if count > limit}
-        assert not over, f"headers repeated over the limit {limit} were accepted: {over}"
+    server = scope.get("server") or ("localhost", 80)
+    environ["SERVER_NAME"] = server[0]
+    environ["SERVER_PORT"] = "0" if server[1] is None else str(server[1])
+    if scope.get("client"):
+        environ["REMOTE_ADDR"] = scope["client"][0]
+    counts: dict[str, int] = {}
+    for name, value in headers:
+        key = original_key(name)
+        text = value.decode("latin1")
+        if limit and counts.get(key, 0) >= limit:
+            raise ValueError(f"Too many duplicate headers: {key} exceeds limit of{limit}")
+        counts[key] = counts.get(key, 0) + 1
+        environ[key] = environ[key] + "," + text if key in environ else text
+    return environ
 
 
-def check_environ(
-    scope: Mapping[str, Any], body: Any, environ: Mapping[str, Any], limit: int | None
-) -> None:
-    """Assert that `environ` is a well-formed PEP 3333 environ for `scope`."""
-    for key in REQUIRED_CGI:
-        assert key in environ, f"{key} is missing"
-        value = environ[key]
-        assert isinstance(value, str), f"{key} = {value!r} is not a str"
-        assert is_latin1(value), f"{key} = {value!r} is not latin-1"
-    for key in UNDECODED_CGI:
-        assert not LINE_BREAKERS.search(environ[key]), f"{key} = {environ[key]!r} has CR/LF/NUL"
-    assert environ["REQUEST_METHOD"], "REQUEST_METHOD is empty"
-    assert environ["SERVER_NAME"], "SERVER_NAME is empty"
-    assert is_ascii_digits(environ["SERVER_PORT"]), f"SERVER_PORT {environ['SERVER_PORT']!r}"
-    assert environ["SERVER_PROTOCOL"].startswith("HTTP/"), environ["SERVER_PROTOCOL"]
-    for key in ("REMOTE_ADDR", "REMOTE_PORT"):
-        if key in environ:
-            value = environ[key]
-            assert isinstance(value, str), f"{key} = {value!r} is not a str"
-            assert is_latin1(value), f"{key} = {value!r} is not latin-1"
-            assert not LINE_BREAKERS.search(value), f"{key} = {value!r} has CR/LF/NUL"
-    if "REMOTE_PORT" in environ:
-        assert is_ascii_digits(environ["REMOTE_PORT"]), f"REMOTE_PORT {environ['REMOTE_PORT']!r}"
-    check_path(scope, environ)
-    check_headers(scope, environ, limit)
-    assert environ["wsgi.version"] == (1, 0)
-    assert environ["wsgi.url_scheme"] in ("http", "https"), environ["wsgi.url_scheme"]
-    assert environ["wsgi.url_scheme"] == (scope.get("scheme") or "http")
-    assert environ["wsgi.input"] is body
-    assert callable(getattr(environ["wsgi.errors"], "write", None))
-    for key in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once"):
-        assert isinstance(environ[key], bool), f"{key} is not a bool"
-
-
-def environ_or_refusal(
-    scope: Mapping[str, Any], body: Any, limit: int | None
-) -> Environ | BadRequestError:
-    """`environ_from_scope`'s environ, or the BadRequestError it raised (anything else raised is
-    a failure of the property and propagates)."""
+def pairs_of_bytes(headers: Any) -> list[tuple[bytes, bytes]]:
+    """The entries of `headers` that are pairs of bytes (the others make both sides raise)."""
     try:
-        return environ_from_scope(scope, body, limit)
-    except BadRequestError as error:
+        entries = list(headers)
+    except TypeError:
+        return []
+    return [
+        (bytes(entry[0]), bytes(entry[1]))
+        for entry in entries
+        if isinstance(entry, (tuple, list))
+        and len(entry) == 2
+        and isinstance(entry[0], (bytes, bytearray))
+        and isinstance(entry[1], bytes)
+    ]
+
+
+def documented_differences(scope: Mapping[str, Any], headers: Any) -> list[str]:
+    """The documented differences that apply to this request (see the module docstring)."""
+    applying = []
+    pairs = pairs_of_bytes(headers)
+    if any(b"_" in name for name, _ in pairs):
+        applying.append("DWSGI6")
+    keys = [original_key(name) for name, _ in pairs if b"_" not in name]
+    if (
+        any(
+            LINE_BREAKERS.search(name.decode("latin1") + value.decode("latin1"))
+            for name, value in pairs
+        )
+        or keys.count("CONTENT_LENGTH") > 1
+        or keys.count("HTTP_HOST") > 1
+        or any(
+            original_key(name) == "CONTENT_LENGTH" and not re.fullmatch(b"[0-9]+", value)
+            for name, value in pairs
+        )
+    ):
+        applying.append("DWSGI7")
+    if keys.count("HTTP_COOKIE") > 1:
+        applying.append("DWSGI8")
+    root, path = scope.get("root_path", ""), scope.get("path")
+    if isinstance(root, str) and isinstance(path, str) and root and path.startswith(root):
+        rest = path[len(root) :]
+        if rest and not rest.startswith("/"):
+            applying.append("DWSGI12")
+    return applying
+
+
+def outcome_of(build: Any) -> Environ | BaseException:
+    try:
+        environ: Environ = build()
+    except Exception as error:
         return error
+    return environ
+
+
+def check_safety(scope: Mapping[str, Any], environ: Mapping[str, Any]) -> None:
+    """The security properties every environ ours builds has."""
+    pairs = pairs_of_bytes(scope.get("headers"))
+    for key, value in environ.items():
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            assert not LINE_BREAKERS.search(key + value), f"{key} = {value!r} holds CR/LF/NUL"
+            # Made of the headers without "_" alone: an underscore twin never feeds it.
+            sources = [v for n, v in pairs if original_key(n) == key and b"_" not in n]
+            separator = b"; " if key == "HTTP_COOKIE" else b","
+            assert value == separator.join(sources).decode("latin1"), f"{key} = {value!r}"
+    if "CONTENT_LENGTH" in environ:
+        assert is_ascii_digits(environ["CONTENT_LENGTH"]), environ["CONTENT_LENGTH"]
+    if "HTTP_HOST" in environ:
+        assert sum(original_key(n) == "HTTP_HOST" for n, _ in pairs) == 1
+    # DWSGI12: what is left of a path after its root comes off starts with "/".
+    path_info = environ["PATH_INFO"]
+    whole_path = scope["path"].encode("utf8").decode("latin1")
+    if path_info != whole_path:
+        assert path_info == "" or path_info.startswith("/"), f"PATH_INFO {path_info!r}"
+
+
+def check_against_the_original(scope: Mapping[str, Any], limit: Any) -> str:
+    """Build the environ both ways and compare; return what happened (for `event`)."""
+    body = io.BytesIO()
+    headers = scope.get("headers", [])
+    ours = outcome_of(lambda: environ_from_scope(scope, headers, body, limit))
+    original = outcome_of(lambda: original_environ(scope, headers, body, limit))
+    differences = documented_differences(scope, headers)
+    if not isinstance(ours, BaseException):
+        check_safety(scope, ours)
+    if differences:
+        if isinstance(ours, BadRequestError):
+            assert "DWSGI7" in differences, f"refused for no documented reason: {ours}"
+        return "differs: " + ",".join(differences)
+    if isinstance(original, BaseException):
+        assert isinstance(ours, BaseException), f"the original raises {original!r}, ours built"
+        assert type(ours) is type(original), f"ours raised {ours!r}, the original {original!r}"
+        return "both raise " + type(original).__name__
+    assert not isinstance(ours, BaseException), f"ours raised {ours!r}, the original built"
+    assert list(ours.items()) == list(original.items())
+    return "same environ"
 
 
 # --- strategies: requests -------------------------------------------------------------------------
@@ -437,17 +409,13 @@ def plain_scope(headers: list[Any], **fields: Any) -> Scope:
     return scope
 
 
-# --- 1. environ_from_scope: a well-formed environ or BadRequestError ------------------------------
+# --- 1. environ_from_scope: the original's environ, but for the documented differences ---------
 
 
 @PURE
 @given(scope=scopes(), limit=LIMITS)
-def test_environ_is_well_formed_or_refused(scope: Scope, limit: int | None) -> None:
-    body = io.BytesIO(b"body")
-    outcome = environ_or_refusal(scope, body, limit)
-    event("refused" if isinstance(outcome, BadRequestError) else "built")
-    if not isinstance(outcome, BadRequestError):
-        check_environ(scope, body, outcome, limit)
+def test_environ_is_the_originals_but_for_documented_differences(scope: Scope, limit: Any) -> None:
+    event(check_against_the_original(scope, limit))
 
 
 # One scope field at a time set to hostile values (ABSENT: left out), the rest valid, so each bug
@@ -482,7 +450,7 @@ HOSTILE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 
 
 @pytest.mark.parametrize("field", sorted(HOSTILE_FIELDS))
-def test_hostile_field_gives_well_formed_environ_or_refusal(field: str) -> None:
+def test_hostile_field_gives_the_originals_environ_or_error(field: str) -> None:
     @SMALL
     @given(value=HOSTILE_FIELDS[field], limit=LIMITS)
     def check(value: Any, limit: int | None) -> None:
@@ -491,92 +459,9 @@ def test_hostile_field_gives_well_formed_environ_or_refusal(field: str) -> None:
             scope.pop(field, None)
         else:
             scope[field] = value
-        body = io.BytesIO()
-        outcome = environ_or_refusal(scope, body, limit)
-        if not isinstance(outcome, BadRequestError):
-            check_environ(scope, body, outcome, limit)
+        event(check_against_the_original(scope, limit))
 
     check()
-
-
-# --- header translation, against a model ----------------------------------------------------------
-
-
-def expected_header_fields(headers: Iterable[Any], limit: int | None) -> dict[str, str] | None:
-    """The environ's header entries for `headers`, or None when the request must be refused.
-
-    Only for header names made of letters, digits, "-" and "_", or that are not tokens at all."""
-    grouped: dict[bytes, list[bytes]] = {}
-    for header in headers:
-        if not isinstance(header, (tuple, list)) or len(header) != 2:
-            return None
-        name, value = header
-        if not isinstance(name, bytes) or not isinstance(value, bytes):
-            return None
-        if not is_token(name) or not is_field_value(value):
-            return None
-        if b"_" not in name:
-            grouped.setdefault(name.lower(), []).append(value)
-    if limit is not None and any(len(values) > limit for values in grouped.values()):
-        return None
-    fields: dict[str, str] = {}
-    for name, values in grouped.items():
-        if name == b"content-length":
-            lengths = {value.strip(b" \t") for value in values}
-            if len(lengths) != 1:
-                return None
-            length = lengths.pop().decode("latin-1")
-            if not is_ascii_digits(length):
-                return None
-            fields["CONTENT_LENGTH"] = length
-        elif name == b"host" and len(values) > 1:
-            return None  # RFC 9112: a request with several Host headers gets a 400
-        else:
-            fields[cgi_key(name)] = separator(name).join(values).decode("latin-1")
-    return fields
-
-
-def underscored_over_limit(headers: list[Any], limit: int | None) -> bool:
-    counts: dict[bytes, int] = {}
-    for name, _ in headers:
-        if b"_" in name:
-            counts[name.lower()] = counts.get(name.lower(), 0) + 1
-    return limit is not None and any(count > limit for count in counts.values())
-
-
-MODEL_CLEAN_NAMES = st.one_of(
-    st.sampled_from(COMMON_HEADER_NAMES), st.text("-_aAbB0", min_size=1, max_size=4).map(str.encode)
-)
-MODEL_HEADER_NAMES = st.one_of(
-    MODEL_CLEAN_NAMES, st.sampled_from([b"", b"x y", b"x:y", b"\xff", b"x\r\n"])
-)
-MODEL_HEADER_LISTS = mostly(
-    header_lists(MODEL_CLEAN_NAMES, CLEAN_HEADER_VALUES, odd=False),
-    header_lists(MODEL_HEADER_NAMES),
-)
-
-
-@PURE
-@given(headers=MODEL_HEADER_LISTS, limit=LIMITS)
-def test_header_entries_match_the_model(headers: list[Any], limit: int | None) -> None:
-    expected = expected_header_fields(headers, limit)
-    outcome = environ_or_refusal(plain_scope(headers), io.BytesIO(), limit)
-    event("refused" if expected is None else "built")
-    if expected is None:
-        assert isinstance(outcome, BadRequestError), f"accepted, with {outcome!r}"
-        with pytest.raises(BadRequestError):
-            header_fields(headers, limit)
-        return
-    if isinstance(outcome, BadRequestError) and underscored_over_limit(headers, limit):
-        return  # counting the dropped underscored copies against the limit is safe too
-    assert not isinstance(outcome, BadRequestError), f"refused: {outcome}"
-    entries = {
-        key: value
-        for key, value in outcome.items()
-        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
-    }
-    assert entries == expected
-    assert header_fields(headers, limit) == expected
 
 
 # --- 2. security properties -----------------------------------------------------------------------
@@ -606,21 +491,20 @@ def test_underscored_header_never_feeds_its_dashed_twin(
     order: Any,
     limit: int | None,
 ) -> None:
+    """DWSGI6."""
     headers = [(b"X-Forwarded-For", value) for value in real] + forged + others
     order.shuffle(headers)
-    environ = environ_from_scope(plain_scope(headers), io.BytesIO(), limit)
+    environ = environ_from_scope(plain_scope(headers), headers, io.BytesIO(), limit)
     real_in_order = [value for name, value in headers if name == b"X-Forwarded-For"]
     if real_in_order:
         assert environ["HTTP_X_FORWARDED_FOR"] == b",".join(real_in_order).decode("latin-1")
     else:
         assert "HTTP_X_FORWARDED_FOR" not in environ
-    for name, _ in forged:
-        assert name.decode("ascii").upper() not in environ  # no HTTP_X_FORWARDED_FOR twin key
 
 
 @PURE
 @given(
-    name=st.sampled_from([b"X-Dup", b"Cookie", b"Accept", b"Content-Type", b"User-Agent"]),
+    name=st.sampled_from([b"X-Dup", b"Cookie", b"Accept", b"content-type", b"User-Agent"]),
     values=st.lists(SAFE_VALUES, min_size=1, max_size=12),
     limit=st.integers(1, 10),
     cases=st.lists(st.booleans(), min_size=12, max_size=12),
@@ -630,29 +514,34 @@ def test_duplicate_limit_is_exact(
 ) -> None:
     headers: list[Any] = [(b"x-other", b"1")]
     for value, upper in zip(values, cases[: len(values)], strict=True):
-        headers.append((name.upper() if upper else name.lower(), value))
+        spelt = name if name == b"content-type" else (name.upper() if upper else name.lower())
+        headers.append((spelt, value))
     headers.append((b"x-other-2", b"2"))
-    outcome = environ_or_refusal(plain_scope(headers), io.BytesIO(), limit)
+    key = original_key(name.lower())
     if len(values) > limit:
-        assert isinstance(outcome, BadRequestError), "a header over the limit was accepted"
+        message = f"Too many duplicate headers: {key} exceeds limit of{limit}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            environ_from_scope(plain_scope(headers), headers, io.BytesIO(), limit)
         return
-    assert not isinstance(outcome, BadRequestError), f"refused at or under the limit: {outcome}"
-    assert outcome[cgi_key(name)] == separator(name).join(values).decode("latin-1")
+    environ = environ_from_scope(plain_scope(headers), headers, io.BytesIO(), limit)
+    separator = b"; " if key == "HTTP_COOKIE" else b","
+    assert environ[key] == separator.join(values).decode("latin-1")
 
 
 def test_many_repeated_headers_are_all_joined_in_order() -> None:
     # 100 distinct headers, each sent 100 times, interleaved: the environ is built (collected and
     # joined once) and every value keeps its place.
     headers = [(f"X-H{i}".encode(), f"v{i}.{j}".encode()) for j in range(100) for i in range(100)]
-    environ = environ_from_scope(plain_scope(headers), io.BytesIO(), None)
+    environ = environ_from_scope(plain_scope(headers), headers, io.BytesIO(), None)
     for i in range(100):
         assert environ[f"HTTP_X_H{i}"] == ",".join(f"v{i}.{j}" for j in range(100))
-    at_limit = environ_from_scope(plain_scope(headers), io.BytesIO(), 100)
+    at_limit = environ_from_scope(plain_scope(headers), headers, io.BytesIO(), 100)
     assert at_limit["HTTP_X_H99"] == environ["HTTP_X_H99"]
-    with pytest.raises(BadRequestError):
-        environ_from_scope(plain_scope([*headers, (b"x-h7", b"extra")]), io.BytesIO(), 100)
+    over = [*headers, (b"x-h7", b"extra")]
+    with pytest.raises(ValueError, match="HTTP_X_H7 exceeds limit of100"):
+        environ_from_scope(plain_scope(over), over, io.BytesIO(), 100)
     cookies = [(b"Cookie", f"c{j}=1".encode()) for j in range(100)]
-    environ = environ_from_scope(plain_scope(cookies), io.BytesIO(), None)
+    environ = environ_from_scope(plain_scope(cookies), cookies, io.BytesIO(), 0)
     assert environ["HTTP_COOKIE"] == "; ".join(f"c{j}=1" for j in range(100))
 
 
@@ -660,6 +549,9 @@ def test_many_repeated_headers_are_all_joined_in_order() -> None:
 
 ADAPTER_LIMIT = 3
 ADAPTER_WORKERS = 2
+BAD_REQUEST = [
+    {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"text/plain")]},
+]
 
 
 def environ_checksum(environ: Mapping[str, Any]) -> str:
@@ -671,19 +563,28 @@ def environ_checksum(environ: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-async def exchange(adapter: WsgiToAsgi, scope: Scope, body: bytes) -> list[Message]:
-    """Send one request through the adapter; return every message it sent back. The
-    communicator's wait() raises whatever escaped the adapter."""
-    communicator = ApplicationCommunicator(adapter, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    messages: list[Message] = []
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        messages.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            break
-    await communicator.wait(timeout=10)
-    return messages
+async def exchange(
+    adapter: WsgiToAsgi, scope: Scope, body: bytes
+) -> tuple[list[Message], BaseException | None]:
+    """Send one request through the adapter: every message it sent back, and what it raised."""
+    sent: list[Message] = []
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    never = asyncio.Event()
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop()
+        await never.wait()  # the adapter never asks again once the body is complete
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    try:
+        await asyncio.wait_for(adapter(scope, receive, send), 10)
+    except Exception as error:
+        return sent, error
+    return sent, None
 
 
 async def lifespan_shutdown(adapter: WsgiToAsgi) -> None:
@@ -709,14 +610,7 @@ def shut_down_and_check_threads(adapter: WsgiToAsgi, before: set[threading.Threa
     assert not pool_threads(before), "worker threads outlived the adapter's lifespan shutdown"
 
 
-def response_parts(messages: list[Message]) -> tuple[int, list[Any], bytes]:
-    assert messages[0]["type"] == "http.response.start", messages
-    assert all(message["type"] == "http.response.body" for message in messages[1:]), messages
-    body = b"".join(message.get("body", b"") for message in messages[1:])
-    return messages[0]["status"], list(messages[0].get("headers", [])), body
-
-
-def test_adapter_runs_the_app_or_answers_400() -> None:
+def test_adapter_runs_the_app_or_answers_400_or_raises() -> None:
     calls: list[str] = []
 
     def app(environ: Environ, start_response: Any) -> list[bytes]:
@@ -733,20 +627,29 @@ def test_adapter_runs_the_app_or_answers_400() -> None:
     @example(scope=plain_scope([], path="/\ud800"), body=b"")  # a lone surrogate in the path
     def check(scope: Scope, body: bytes) -> None:
         calls.clear()
-        try:
-            expected: Environ | None = environ_from_scope(scope, io.BytesIO(), ADAPTER_LIMIT)
-        except Exception:  # BadRequestError (or, a bug of its own, anything else): a 400
-            expected = None
-        status, _, sent = response_parts(asyncio.run(exchange(adapter, scope, body)))
-        event("refused" if expected is None else "served")
-        if expected is None:
-            assert status == 400, f"a request environ_from_scope refuses got {status}"
-            assert not calls, "the app ran for a refused request"
+        expected = outcome_of(
+            lambda: environ_from_scope(scope, scope.get("headers", []), None, ADAPTER_LIMIT)
+        )
+        sent, raised = asyncio.run(exchange(adapter, scope, body))
+        if isinstance(expected, ValueError):
+            event("400")
+            assert (raised, calls) == (None, []), "the app ran for a refused request"
+            assert sent[:1] == BAD_REQUEST, sent
+            assert len(sent) == 2, sent
+        elif isinstance(expected, BaseException):
+            event("raised")  # as from the original: the server answers for it
+            assert type(raised) is type(expected), f"{raised!r}, expected {expected!r}"
+            assert (sent, calls) == ([], [])
         else:
-            assert status == 200, f"a request environ_from_scope accepts got {status}: {sent!r}"
+            event("served")
+            assert raised is None, f"raised {raised!r}"
             assert len(calls) == 1
-            expected["wsgi.file_wrapper"] = None  # the adapter adds it
-            assert sent == f"{environ_checksum(expected)} {len(body)}".encode()
+            if body and "CONTENT_LENGTH" not in expected:
+                expected["wsgi.input_terminated"] = True  # DWSGI13
+            assert sent[0]["status"] == 200
+            served = b"".join(m.get("body", b"") for m in sent[1:])
+            assert served == f"{environ_checksum(expected)} {len(body)}".encode()
+            assert sent[-1] == {"type": "http.response.body"}
         assert len(pool_threads(before)) <= ADAPTER_WORKERS
 
     try:
@@ -803,58 +706,51 @@ RESPONSE_HEADER_LISTS = st.one_of(
 )
 
 
-def expected_status(status: Any) -> int | None:
-    """The code of an acceptable status line, or None if it must be refused."""
-    if not isinstance(status, str) or len(status) < 3 or not is_ascii_digits(status[:3]):
-        return None
-    if status[0] == "0" or (len(status) > 3 and status[3] != " "):
-        return None
-    if LINE_BREAKERS.search(status):
-        return None
-    return int(status[:3])
-
-
 @PURE
 @given(status=STATUSES)
-def test_status_code_accepts_only_safe_status_lines(status: Any) -> None:
+def test_status_code_is_the_first_field_of_the_status_line(status: Any) -> None:
     try:
         code = status_code(status)
-    except InvalidResponseError:
-        assert expected_status(status) is None or any(
-            (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F for char in status
-        ), f"refused {status!r}"
-        return
-    assert expected_status(status) == code, f"accepted {status!r} as {code}"
+    except (AttributeError, TypeError, ValueError):
+        return  # the original's errors: not a str, no space, or not a number before it
+    assert isinstance(status, str)
+    assert code == int(status.split(" ")[0])
+
+
+def unsafe(headers: list[tuple[str, str]]) -> bool:
+    """Whether a well-formed header list has something ours refuses (DWSGI3, DWSGI5)."""
+    if any(LINE_BREAKERS.search(name + value) for name, value in headers):
+        return True
+    lengths = set()
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                lengths.add(int(value))
+            except ValueError:
+                continue  # the original's ValueError, unless something else is refused first
+    return len(lengths) > 1 or any(length < 0 for length in lengths)
 
 
 @PURE
 @given(headers=RESPONSE_HEADER_LISTS)
 @example(headers=[("Content-Length", "\xb2")])  # "²": str.isdigit() is True, int() refuses it
-@example(headers=[("Content-Length", "\xa012")])  # NBSP: str.strip() removes it, HTTP does not
-def test_encode_headers_gives_safe_asgi_headers_or_refuses(headers: Any) -> None:
+@example(headers=[("Content-Length", " 12 ")])
+def test_encode_headers_gives_the_originals_headers_or_refuses(headers: Any) -> None:
     try:
         encoded, length = encode_headers(headers)
     except InvalidResponseError:
+        assert unsafe(headers), f"refused {headers!r}"
         return
-    assert isinstance(headers, list), f"accepted a {type(headers).__name__}"
-    assert len(encoded) == len(headers)
-    declared: list[str] = []
-    for (name, value), (raw_name, raw_value) in zip(headers, encoded, strict=True):
-        assert isinstance(name, str)
-        assert isinstance(value, str)
-        assert raw_name == name.lower().encode("latin-1")
-        # Spaces and tabs around a value are not part of it (RFC 9110): they are trimmed.
-        assert raw_value == value.strip(" \t").encode("latin-1")
-        assert is_token(raw_name), f"unsafe header name {raw_name!r}"
-        assert is_field_value(raw_value), f"unsafe header value {raw_value!r}"
-        if raw_name == b"content-length":
-            declared.append(value.strip(" \t"))
-    if not declared:
-        assert length is None
-    else:
-        assert all(is_ascii_digits(value) for value in declared), f"Content-Length {declared!r}"
-        assert len({int(value) for value in declared}) == 1, "conflicting lengths were accepted"
-        assert length == int(declared[0])
+    except (AttributeError, TypeError, ValueError):
+        return  # the original's errors for what is not a list of pairs of ASCII str
+    assert not unsafe(headers)
+    assert encoded == [
+        (name.lower().encode("ascii"), value.encode("ascii").strip(b" \t"))
+        for name, value in headers
+    ]
+    declared = [int(value) for name, value in headers if name.lower() == "content-length"]
+    assert length == (declared[-1] if declared else None)
+    assert all(not LINE_BREAKERS.search((name + value).decode()) for name, value in encoded)
 
 
 class ResponsePlan:
@@ -870,7 +766,7 @@ def planned_app(plan: ResponsePlan) -> Any:
     def app(environ: Environ, start_response: Any) -> list[bytes]:
         try:
             start_response(plan.status, plan.headers)
-        except InvalidResponseError:
+        except Exception:
             if plan.on_refusal == "raise":
                 raise
             if plan.on_refusal == "return-nothing":
@@ -881,17 +777,10 @@ def planned_app(plan: ResponsePlan) -> Any:
     return app
 
 
-def assert_plain_500(messages: list[Message]) -> None:
-    status, headers, body = response_parts(messages)
-    assert status == 500, messages
-    assert body == b"Internal Server Error"
-    assert dict(headers)[b"content-length"] == str(len(body)).encode()
-
-
 ON_REFUSAL = st.sampled_from(["raise", "return-nothing", "return-body"])
 
 
-def test_adapter_sends_accepted_responses_and_500_for_refused_ones() -> None:
+def test_adapter_sends_accepted_responses_and_raises_for_refused_ones() -> None:
     plan = ResponsePlan()
     before = set(threading.enumerate())
     adapter = WsgiToAsgi(planned_app(plan), max_workers=ADAPTER_WORKERS)
@@ -903,17 +792,23 @@ def test_adapter_sends_accepted_responses_and_500_for_refused_ones() -> None:
         try:
             code = status_code(status)
             encoded, length = encode_headers(headers)
-        except Exception:  # InvalidResponseError (or, a bug of its own, anything else): a 500
+        except Exception:
             code = None
-        messages = asyncio.run(exchange(adapter, plain_scope([]), b""))
+        sent, raised = asyncio.run(exchange(adapter, plain_scope([]), b""))
         event("refused" if code is None else "sent")
         if code is None:
-            assert_plain_500(messages)
+            # Raised by the app, or (it went on without a response) the original's
+            # AttributeError for the missing response_start: nothing was sent either way.
+            assert raised is not None
+            assert sent == []
             return
-        sent_status, sent_headers, body = response_parts(messages)
-        assert sent_status == code
-        assert sent_headers == encoded
-        assert body == (b"hello" if length is None else b"hello"[:length])
+        assert raised is None
+        body = b"hello" if length is None else b"hello"[:length]
+        assert sent == [
+            {"type": "http.response.start", "status": code, "headers": encoded},
+            {"type": "http.response.body", "body": body, "more_body": True},
+            {"type": "http.response.body"},
+        ]
 
     try:
         check()
@@ -926,14 +821,15 @@ MARKER = "Injected-Marker"
 
 @st.composite
 def unsafe_values(draw: st.DrawFn) -> str:
-    """A header value smuggling a second header (or worse) past a line break or control."""
-    breaker = draw(st.sampled_from(["\r\n", "\n", "\r", "\x00", "\x0b", "\x7f", "\x1b"]))
+    """A header value smuggling a second header (or worse) past a line break or a NUL."""
+    breaker = draw(st.sampled_from(["\r\n", "\n", "\r", "\x00"]))
     prefix = draw(st.sampled_from(["", "https://example.com/", "a b"]))
     suffix = draw(st.sampled_from(["", "\r\n"]))
     return f"{prefix}{breaker}Set-Cookie: {MARKER}=1{suffix}"
 
 
-def test_unsafe_header_value_never_reaches_the_client() -> None:
+def test_unsafe_header_value_never_reaches_the_server() -> None:
+    """DWSGI3."""
     plan = ResponsePlan()
     before = set(threading.enumerate())
     adapter = WsgiToAsgi(planned_app(plan), max_workers=ADAPTER_WORKERS)
@@ -956,9 +852,10 @@ def test_unsafe_header_value_never_reaches_the_client() -> None:
         headers = list(safe)
         headers.insert(min(position, len(headers)), (name, unsafe))
         plan.status, plan.headers, plan.on_refusal = "302 Found", headers, on_refusal
-        messages = asyncio.run(exchange(adapter, plain_scope([]), b""))
-        assert_plain_500(messages)
-        assert MARKER not in repr(messages), messages
+        sent, raised = asyncio.run(exchange(adapter, plain_scope([]), b""))
+        assert raised is not None
+        assert sent == []
+        assert MARKER not in repr(sent)
 
     try:
         check()
@@ -975,7 +872,18 @@ FIELD_VALUE_TEXT = st.text(st.sampled_from([*'\t !~azAZ09;,=:/"', "\x80", "é", 
 HTTP_NAMES = st.lists(
     st.text(st.sampled_from("ABXYZ019"), min_size=1, max_size=3), min_size=1, max_size=3
 ).map("_".join)
-CGI_KEYS = (*REQUIRED_CGI, "CONTENT_TYPE", "CONTENT_LENGTH", "REMOTE_ADDR", "REMOTE_PORT")
+CGI_KEYS = (
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "REMOTE_ADDR",
+)
 
 
 def latin1_of_utf8(text: str) -> str:
@@ -984,21 +892,22 @@ def latin1_of_utf8(text: str) -> str:
 
 @st.composite
 def wsgi_environs(draw: st.DrawFn) -> Environ:
-    """Well-formed environs as a WSGI server makes them: SCRIPT_NAME is the latin-1 of UTF-8
-    (ASGI's root_path is a str), PATH_INFO any bytes as latin-1, and header entries
-    HTTP_[A-Z0-9_]+ (without HTTP_CONTENT_TYPE or HTTP_CONTENT_LENGTH, which CGI puts under
-    CONTENT_TYPE and CONTENT_LENGTH)."""
+    """Well-formed environs as a WSGI server makes them for UTF-8 paths and ASCII query strings
+    (what an ASGI scope carries: `path` is a str, `query_string` percent-encoded): SCRIPT_NAME
+    and PATH_INFO the latin-1 of UTF-8, and header entries HTTP_[A-Z0-9_]+ (without
+    HTTP_CONTENT_TYPE or HTTP_CONTENT_LENGTH, which CGI puts under CONTENT_TYPE and
+    CONTENT_LENGTH)."""
     script_name = "".join(
         "/" + latin1_of_utf8(part) for part in draw(st.lists(SEGMENT_TEXT, max_size=3))
     )
     path_info = ""
     if draw(st.booleans()):
-        path_info = "/" + draw(st.binary(max_size=8)).decode("latin-1")
+        path_info = "/" + latin1_of_utf8(draw(st.text(max_size=6).filter(str.isprintable)))
     query = draw(
         st.one_of(
-            st.sampled_from([b"", b"a=1", b"a=1&b=%20x", b"a", b"=", b"a&&b=", b"q=\xe9"]),
+            st.sampled_from([b"", b"a=1", b"a=1&b=%20x", b"a", b"=", b"a&&b=", b"q=%E9"]),
             st.binary(max_size=10).map(
-                lambda data: bytes(byte for byte in data if byte not in b"\r\n\x00")
+                lambda data: bytes(byte for byte in data if 0x20 < byte < 0x7F)
             ),
         )
     )
@@ -1006,7 +915,7 @@ def wsgi_environs(draw: st.DrawFn) -> Environ:
         "REQUEST_METHOD": draw(st.sampled_from(["GET", "POST", "PUT", "OPTIONS", "PROPFIND"])),
         "SCRIPT_NAME": script_name,
         "PATH_INFO": path_info,
-        "QUERY_STRING": query.decode("latin-1"),
+        "QUERY_STRING": query.decode("ascii"),
         "SERVER_NAME": draw(st.sampled_from(["localhost", "example.com", "10.0.0.1", "::1"])),
         "SERVER_PORT": str(draw(st.integers(1, 65535))),
         "SERVER_PROTOCOL": draw(st.sampled_from(["HTTP/1.0", "HTTP/1.1", "HTTP/2"])),
@@ -1031,24 +940,22 @@ def wsgi_environs(draw: st.DrawFn) -> Environ:
 @PURE
 @given(environ=wsgi_environs())
 def test_round_trip_reproduces_cgi_and_header_entries(environ: Environ) -> None:
-    """Intended exceptions, which the expected value below spells out:
-    an empty CONTENT_TYPE or CONTENT_LENGTH comes back absent (PEP 3333 treats the two alike),
-    and a REMOTE_ADDR without REMOTE_PORT comes back with REMOTE_PORT "0" (an ASGI client is a
-    (host, port) pair)."""
+    """Intended exceptions, which the expected value below spells out: an empty CONTENT_TYPE or
+    CONTENT_LENGTH comes back absent (PEP 3333 treats the two alike), and REMOTE_PORT does not
+    come back (the original's environ never has one)."""
     scope = scope_from_environ(environ)
     body = io.BytesIO()
-    again = environ_from_scope(scope, body, 100)
-    check_environ(scope, body, again, 100)
+    again = environ_from_scope(scope, scope["headers"], body, 100)
+    check_safety(scope, again)
     expected = {
         key: value
         for key, value in environ.items()
         if (key in CGI_KEYS or key.startswith("HTTP_"))
         and not (key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value == "")
     }
-    if "REMOTE_ADDR" in environ and "REMOTE_PORT" not in environ:
-        expected["REMOTE_PORT"] = "0"
     actual = {
         key: value for key, value in again.items() if key in CGI_KEYS or key.startswith("HTTP_")
     }
     assert actual == expected
     assert again["wsgi.url_scheme"] == environ["wsgi.url_scheme"]
+    assert again["wsgi.input"] is body

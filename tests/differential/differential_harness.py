@@ -89,13 +89,20 @@ class Run:
         return dict(self.records)
 
 
-def run_scenario(python: str, scenario: Scenario) -> Run:
+def scenario_environment() -> dict[str, str]:
+    """The environment scenarios run in: this one, without what would change how Python, pytest,
+    Django or asgiref behave. Taken once, on the main thread (pytest changes `os.environ` as it
+    runs tests, and scenarios run on worker threads)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PYTHON", "PYTEST", "DJANGO_", "ASGIREF_"))
     }
     env.update(PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONIOENCODING="utf-8")
+    return env
+
+
+def run_scenario(python: str, scenario: Scenario, env: dict[str, str]) -> Run:
     command = [
         python,
         str(SCENARIOS / "_run.py"),
@@ -250,9 +257,10 @@ class Runs:
         workers = max(4, 2 * (os.cpu_count() or 1))
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, "differential")
         self._futures: dict[tuple[str, Scenario], concurrent.futures.Future[Run]] = {}
+        env = scenario_environment()
         for scenario in scenarios:
             for side, python in (("original", original), ("ours", ours)):
-                future = self._pool.submit(run_scenario, python, scenario)
+                future = self._pool.submit(run_scenario, python, scenario, env)
                 self._futures[side, scenario] = future
 
     def get(self, side: str, scenario: Scenario) -> Run:

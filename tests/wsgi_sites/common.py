@@ -92,6 +92,8 @@ class Probe:
         # Set when the server ends a streamed response early; how the app saw it, if it did.
         self.stream_closed = threading.Event()
         self.stream_errors: list[BaseException] = []
+        # Set when a streamed WSGI response body has ended, whichever way.
+        self.stream_ended = threading.Event()
         self.startups = 0
         self.shutdown = threading.Event()
         self.file_path = ""
@@ -121,7 +123,7 @@ class Probe:
 def stream_blocks(probe: Probe, blocks: int, gated: bool) -> Iterator[bytes]:
     """A WSGI response body of pattern blocks. With `gated`, after the first block it waits
     (bounded) until the test says it received that block. If the server closes it early,
-    `probe.stream_closed` is set."""
+    `probe.stream_closed` is set; when it ends, whichever way, `probe.stream_ended`."""
     try:
         for index in range(blocks):
             yield pattern_block(index)
@@ -130,6 +132,8 @@ def stream_blocks(probe: Probe, blocks: int, gated: bool) -> Iterator[bytes]:
     except GeneratorExit:
         probe.stream_closed.set()
         raise
+    finally:
+        probe.stream_ended.set()
 
 
 def read_until_failure(probe: Probe, read: Callable[[int], bytes]) -> int:

@@ -118,7 +118,7 @@ def download(request: Any) -> Any:
 def file(request: Any) -> Any:
     from django.http import FileResponse
 
-    # Django hands the file to wsgi.file_wrapper when the server offers one.
+    # Django would hand the file to wsgi.file_wrapper if the server offered one.
     return FileResponse(open(_probe(request).file_path, "rb"))
 
 
