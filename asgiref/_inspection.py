@@ -42,9 +42,8 @@ if sys.version_info >= (3, 12):
         """Whether `func` is a coroutine function or marked as one (`inspect`'s, 3.12+)."""
         return inspect.iscoroutinefunction(func)
 
-    def markcoroutinefunction(func: _F) -> _F:
-        """Mark `func` so that `iscoroutinefunction` reports it as a coroutine function."""
-        return inspect.markcoroutinefunction(func)
+    # The standard library's own, as asgiref exports it on 3.12+ (the very same object).
+    markcoroutinefunction = inspect.markcoroutinefunction
 
 else:
 

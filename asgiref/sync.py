@@ -42,8 +42,11 @@ __all__ = [
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-# Defined in `_inspection` (the bridge's machinery needs them too); they belong to this module.
-iscoroutinefunction.__module__ = markcoroutinefunction.__module__ = __name__
+# Defined in `_inspection` (the bridge's machinery needs them too); they belong to this module,
+# except `inspect.markcoroutinefunction` itself, which asgiref re-exports on 3.12+.
+iscoroutinefunction.__module__ = __name__
+if markcoroutinefunction.__module__ == "asgiref._inspection":
+    markcoroutinefunction.__module__ = __name__
 
 
 class ThreadSensitiveContext:

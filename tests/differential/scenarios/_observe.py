@@ -21,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import re
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -69,10 +72,48 @@ def describe_exception(error: BaseException) -> dict[str, Any]:
     """
     cls = type(error)
     public = next(c for c in cls.__mro__ if not c.__module__.startswith("asgiref"))
-    described: dict[str, Any] = {"exception": _class_name_of(public), "message": str(error)}
+    message = without_addresses(str(error))
+    described: dict[str, Any] = {"exception": _class_name_of(public), "message": message}
     if public is not cls:
         described["asgiref_subclass"] = True
     return described
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_MOCK_ID = re.compile(r" id='[0-9]+'")
+
+
+def without_addresses(text: str) -> str:
+    """`text` with object addresses and mock ids, which change from run to run, blanked."""
+    return _MOCK_ID.sub(" id='?'", _ADDRESS.sub("0x?", text))
+
+
+def outcome(fn: Callable[[], Any]) -> dict[str, Any]:
+    """What calling `fn()` did: `{"returned": value}` or `{"raised": <the exception>}`."""
+    try:
+        return {"returned": fn()}
+    except BaseException as error:
+        return {"raised": describe_exception(error)}
+
+
+async def aoutcome(awaitable: Awaitable[Any]) -> dict[str, Any]:
+    """What awaiting `awaitable` did, as `outcome` says it."""
+    try:
+        return {"returned": await awaitable}
+    except BaseException as error:
+        return {"raised": describe_exception(error)}
+
+
+async def until(condition: threading.Event | Callable[[], bool], timeout: float = 2.0) -> bool:
+    """Wait, without blocking the event loop, until `condition` (an event, or a function saying
+    whether it holds) is met; False if it was not within `timeout` seconds."""
+    met = condition.is_set if isinstance(condition, threading.Event) else condition
+    deadline = time.monotonic() + timeout
+    while not met():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
 
 
 def _class_name(value: object) -> str:
@@ -148,6 +189,27 @@ class Observer:
             warnings.simplefilter("always")
             yield
         self(key, [[_class_name_of(w.category), str(w.message)] for w in caught])
+
+    @contextlib.contextmanager
+    def logs(self, key: str) -> Iterator[None]:
+        """Record the log records of WARNING and above that the block emits (whichever logger
+        and thread): [logger, level, exception class or None], sorted, since records from several
+        threads come in no fixed order."""
+        seen: list[list[str | None]] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                error = record.exc_info[0] if record.exc_info else None
+                seen.append([record.name, record.levelname, error.__name__ if error else None])
+
+        handler = Keep(logging.WARNING)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            self(key, sorted(seen, key=json.dumps))
 
     # --- threads ------------------------------------------------------------------------------
 

@@ -8,23 +8,17 @@ import copy
 import gc
 import inspect
 import pickle
-import re
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from _observe import Observer
+from _observe import Observer, without_addresses
 
 from asgiref.local import Local
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 
 MISSING = "<missing>"
-
-
-def _addressless(text: str) -> str:
-    """`text` with memory addresses (which change from run to run) replaced by a placeholder."""
-    return re.sub(r"0x[0-9a-fA-F]+", "0x?", text)
 
 
 def _get(local: Any, name: str = "v") -> Any:
@@ -36,7 +30,7 @@ def _attempt(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except Exception as error:
-        return (type(error).__name__, _addressless(str(error)))
+        return (type(error).__name__, without_addresses(str(error)))
 
 
 class _Value:
@@ -192,8 +186,8 @@ def _repr_and_dir(obs: Observer, critical: bool) -> None:
     # What users see of the object itself; not which private names it has (not API).
     local: Any = Local(thread_critical=critical)
     tag = f"critical={critical}"
-    obs(f"{tag} repr", _addressless(repr(local)))
-    obs(f"{tag} str", _addressless(str(local)))
+    obs(f"{tag} repr", without_addresses(repr(local)))
+    obs(f"{tag} str", without_addresses(str(local)))
     local.visible = 1
     obs(f"{tag} dir shows set attribute", "visible" in dir(local))
     obs(f"{tag} has __dict__", hasattr(local, "__dict__"))

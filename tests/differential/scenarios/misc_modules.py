@@ -9,7 +9,6 @@ import contextlib
 import functools
 import importlib
 import inspect
-import re
 import signal
 import threading
 import typing
@@ -17,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from _observe import Observer, differs
+from _observe import Observer, differs, without_addresses
 
 from asgiref.compatibility import (
     double_to_single_callable,
@@ -28,10 +27,6 @@ from asgiref.current_thread_executor import CurrentThreadExecutor
 from asgiref.timeout import timeout
 
 WAIT = 2.0
-
-
-def _addressless(text: str) -> str:
-    return re.sub(r"0x[0-9a-fA-F]+", "0x?", text)
 
 
 def _quiet_timeout(delay: float | None, **kwargs: Any) -> Any:
@@ -256,7 +251,7 @@ def scenario_timeout_remaining(obs: Observer) -> None:
 
 
 def scenario_timeout_without_running_loop(obs: Observer) -> None:
-    obs.call("construct outside a loop", lambda: _addressless(repr(_quiet_timeout(1))))
+    obs.call("construct outside a loop", lambda: without_addresses(repr(_quiet_timeout(1))))
     loop = asyncio.new_event_loop()
     try:
         cm = _quiet_timeout(1, loop=loop)
@@ -469,7 +464,7 @@ async def _drive(application: Any) -> Any:
     try:
         await application({"type": "http"}, receive, send)
     except Exception as error:
-        return ("raised", type(error).__name__, _addressless(str(error)))
+        return ("raised", type(error).__name__, without_addresses(str(error)))
     return sent
 
 
@@ -535,7 +530,7 @@ def _attempt(fn: Callable[[], Any]) -> Any:
     try:
         return ("returned", fn())
     except Exception as error:
-        return ("raised", type(error).__name__, _addressless(str(error)))
+        return ("raised", type(error).__name__, without_addresses(str(error)))
 
 
 def _serve(executor: CurrentThreadExecutor, work: Callable[[], Any]) -> Any:

@@ -12,20 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _observe import ABSENT, Observer, differs
+from _observe import ABSENT, Observer, differs, until
 
 from asgiref.server import StatelessServer
 
 WAIT = 1.0
-
-
-async def _until(condition: Any, limit: float = WAIT) -> bool:
-    """Wait (bounded) until `condition()` holds, checking every 10 ms; whether it did."""
-    for _ in range(int(limit / 0.01)):
-        if condition():
-            return True
-        await asyncio.sleep(0.01)
-    return bool(condition())
 
 
 class _Server(StatelessServer):
@@ -343,7 +334,7 @@ def scenario_application_exception_override(obs: Observer) -> None:
                 await asyncio.wait_for(reported.wait(), WAIT)
             except TimeoutError:
                 obs("reported", False)
-            await _until(lambda: not self.application_instances)
+            await until(lambda: not self.application_instances)
             obs("instances after the checker ran", sorted(self.application_instances))
 
     obs.call("run", Server(tracker.application).run)
@@ -379,8 +370,8 @@ def scenario_default_application_exception_logs(obs: Observer) -> None:
             self.get_or_create_application_instance("bad", {"id": "bad"}).put_nowait({"raise": 1})
             future = self.application_instances["bad"]["future"]
             await asyncio.wait([asyncio.ensure_future(asyncio.shield(future))], timeout=WAIT)
-            await _until(lambda: bool(records))
-            await _until(lambda: not self.application_instances)
+            await until(lambda: bool(records))
+            await until(lambda: not self.application_instances)
 
     with _captured_logs() as records:
         obs.call("run", Server(tracker.application).run)
@@ -415,7 +406,7 @@ def scenario_cancelled_instance_and_checker(obs: Observer) -> None:
             await tracker.wait(tracker.started, "a")
             self.application_instances["a"]["future"].cancel()
             await tracker.wait(tracker.cancelled, "a")
-            obs("removed by the checker", await _until(lambda: not self.application_instances))
+            obs("removed by the checker", await until(lambda: not self.application_instances))
             obs("handle finished", True)
 
     obs.call("run", Server(tracker.application).run)
@@ -596,7 +587,7 @@ def scenario_checker_and_application_exception(obs: Observer) -> None:
         async def handle(self) -> None:
             for scope_id in ("falsy", "deletes itself", "makes one"):
                 self.get_or_create_application_instance(scope_id, {"id": scope_id}).put_nowait({})
-            await _until(lambda: list(self.application_instances) == ["new"])
+            await until(lambda: list(self.application_instances) == ["new"])
             obs("reported", list(reports))
             obs("listed", list(self.application_instances))
             self.get_or_create_application_instance("raises", {"id": "raises"}).put_nowait({})
@@ -677,7 +668,7 @@ def scenario_checker_after_arun_returns(obs: Observer) -> None:
         queue.put_nowait({"raise": True})
         future = server.application_instances["bad"]["future"]
         await asyncio.wait([future], timeout=WAIT)
-        obs("failure reported after arun returned", await _until(lambda: bool(reports), 0.3))
+        obs("failure reported after arun returned", await until(lambda: bool(reports), 0.3))
         future.exception()  # seen here, whether or not a checker saw it
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         obs("tasks left running", len(others))

@@ -9,12 +9,11 @@ await end, with a bound (`BLOCK`): it records whether it was released or gave up
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from _observe import Observer, describe_exception, differs
+from _observe import Observer, describe_exception, differs, until
 
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 
@@ -31,17 +30,6 @@ _asyncio: Any = asyncio
 def _cancelling(task: asyncio.Task[Any] | None) -> int:
     untyped: Any = task
     return int(untyped.cancelling())
-
-
-async def _until(event: threading.Event, timeout: float = 2.0) -> bool:
-    """Wait, without blocking the loop, until `event` is set; False if it was not in time."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not event.is_set():
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
 
 
 class Blocker:
@@ -64,7 +52,7 @@ class Blocker:
     async def release(self) -> None:
         """Let the function return and wait until it has (so later records come after its own)."""
         self.go.set()
-        self.obs(f"{self.name} finished", await _until(self.finished))
+        self.obs(f"{self.name} finished", await until(self.finished))
 
 
 async def _warm(thread_sensitive: bool) -> None:
@@ -73,25 +61,12 @@ async def _warm(thread_sensitive: bool) -> None:
 
 
 async def _expire_when(cm: Any, event: threading.Event) -> None:
-    await _until(event)
+    await until(event)
     cm.reschedule(asyncio.get_running_loop().time())
 
 
-class Capture(logging.Handler):
-    """Log records of WARNING and above, as (logger, level, exception class)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[tuple[str, str, str | None]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
-        self.records.append((record.name, record.levelname, exc))
-
-
-def _install_handlers(
-    loop: asyncio.AbstractEventLoop,
-) -> tuple[list[tuple[Any, Any]], Capture]:
+def _install_handler(loop: asyncio.AbstractEventLoop) -> list[tuple[Any, Any]]:
+    """Record what reaches `loop`'s exception handler."""
     calls: list[tuple[Any, Any]] = []
 
     def handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -104,9 +79,7 @@ def _install_handlers(
         )
 
     loop.set_exception_handler(handler)
-    capture = Capture()
-    logging.getLogger().addHandler(capture)
-    return calls, capture
+    return calls
 
 
 # --- a blocking sync function, cancelled -----------------------------------------------------
@@ -164,7 +137,7 @@ async def scenario_timeout_not_thread_sensitive_blocking(obs: Observer) -> None:
 async def _cancel_blocking(obs: Observer, thread_sensitive: bool) -> None:
     blocker = Blocker(obs)
     task = asyncio.ensure_future(sync_to_async(blocker, thread_sensitive=thread_sensitive)())
-    obs("function started", await _until(blocker.started))
+    obs("function started", await until(blocker.started))
     task.cancel("stop it")
     await obs.acall("await", task)
     obs("await ended while the function still ran", not blocker.finished.is_set())
@@ -187,7 +160,7 @@ async def scenario_task_cancel_blocking_in_thread_sensitive_context(obs: Observe
 
 
 async def scenario_error_raised_after_cancellation(obs: Observer) -> None:
-    calls, capture = _install_handlers(asyncio.get_running_loop())
+    calls = _install_handler(asyncio.get_running_loop())
     started, go, finished = threading.Event(), threading.Event(), threading.Event()
 
     def failing() -> None:
@@ -198,19 +171,16 @@ async def scenario_error_raised_after_cancellation(obs: Observer) -> None:
             finished.set()
         raise ValueError("raised after the caller was cancelled")
 
-    try:
+    with obs.logs("log records"):
         task = asyncio.ensure_future(sync_to_async(failing)())
-        obs("function started", await _until(started))
+        obs("function started", await until(started))
         task.cancel()
         await obs.acall("await", task)
         go.set()
-        obs("function finished", await _until(finished))
+        obs("function finished", await until(finished))
         for _ in range(5):
             await asyncio.sleep(0.01)
         obs("loop exception handler calls", calls)
-        obs("log records", capture.records)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
 async def scenario_context_exit_after_cancellation_waits_for_thread(obs: Observer) -> None:
@@ -235,7 +205,7 @@ async def scenario_context_exit_after_cancellation_waits_for_thread(obs: Observe
     obs("function finished when the context was left", blocker.finished.is_set())
     assert releaser is not None
     await releaser
-    obs("function finished", await _until(blocker.finished))
+    obs("function finished", await until(blocker.finished))
 
 
 # --- what happens to other thread-sensitive calls --------------------------------------------
@@ -252,7 +222,7 @@ async def _queued_call_cancelled(obs: Observer) -> None:
         return "second result"
 
     first_task = asyncio.ensure_future(sync_to_async(blocker)())
-    obs("first started", await _until(blocker.started))
+    obs("first started", await until(blocker.started))
     second_task = asyncio.ensure_future(sync_to_async(second)())
     await asyncio.sleep(0.05)
     second_task.cancel()
@@ -261,7 +231,7 @@ async def _queued_call_cancelled(obs: Observer) -> None:
     await blocker.release()
     await obs.acall("first", first_task)
     await obs.acall("second", second_task)
-    obs("second function ran", await _until(second_ran, 0.3))
+    obs("second function ran", await until(second_ran, 0.3))
     obs("second thread", [obs.thread_label(thread) for thread in second_threads])
 
 
@@ -283,7 +253,7 @@ async def _later_call_after_cancellation(obs: Observer, thread_sensitive: bool) 
         return "second result"
 
     first_task = asyncio.ensure_future(sync_to_async(blocker, thread_sensitive=thread_sensitive)())
-    obs("first started", await _until(blocker.started))
+    obs("first started", await until(blocker.started))
     first_task.cancel()
     done, _ = await asyncio.wait({first_task}, timeout=1.0)
     obs("cancelled await ended at once", bool(done))
@@ -309,7 +279,7 @@ async def scenario_non_sensitive_call_after_cancellation(obs: Observer) -> None:
     await _warm(False)
     blocker = Blocker(obs, "first")
     first_task = asyncio.ensure_future(sync_to_async(blocker, thread_sensitive=False)())
-    obs("first started", await _until(blocker.started))
+    obs("first started", await until(blocker.started))
     first_task.cancel()
     done, _ = await asyncio.wait({first_task}, timeout=1.0)
     obs("cancelled await ended at once", bool(done))
@@ -372,7 +342,7 @@ class Depth:
 async def scenario_depth_cancel_reaches_inner_coroutine(obs: Observer) -> None:
     depth = Depth(obs)
     task = asyncio.ensure_future(sync_to_async(depth.sync_fn)())
-    obs("inner entered", await _until(depth.inner_entered))
+    obs("inner entered", await until(depth.inner_entered))
     task.cancel("outer message")
     await obs.acall("await", task)
     obs("task.cancelled()", task.cancelled())
@@ -388,7 +358,7 @@ async def scenario_depth_in_thread_sensitive_context(obs: Observer) -> None:
     depth = Depth(obs)
     async with ThreadSensitiveContext():
         task = asyncio.ensure_future(sync_to_async(depth.sync_fn)())
-        obs("inner entered", await _until(depth.inner_entered))
+        obs("inner entered", await until(depth.inner_entered))
         task.cancel()
         await obs.acall("await", task)
 
@@ -396,7 +366,7 @@ async def scenario_depth_in_thread_sensitive_context(obs: Observer) -> None:
 async def scenario_depth_not_thread_sensitive(obs: Observer) -> None:
     depth = Depth(obs)
     task = asyncio.ensure_future(sync_to_async(depth.sync_fn, thread_sensitive=False)())
-    obs("inner entered", await _until(depth.inner_entered))
+    obs("inner entered", await until(depth.inner_entered))
     task.cancel()
     await obs.acall("await", task)
 
@@ -404,7 +374,7 @@ async def scenario_depth_not_thread_sensitive(obs: Observer) -> None:
 async def scenario_depth_inner_shield_absorbs(obs: Observer) -> None:
     depth = Depth(obs, inner_mode="shield")
     task = asyncio.ensure_future(sync_to_async(depth.sync_fn)())
-    obs("inner entered", await _until(depth.inner_entered))
+    obs("inner entered", await until(depth.inner_entered))
     task.cancel()
     await obs.acall("await", task)
     obs("task.cancelled()", task.cancelled())
@@ -433,26 +403,23 @@ async def scenario_depth_inner_absorbs_under_timeout(obs: Observer) -> None:
 async def scenario_depth_sync_function_catches_and_returns(obs: Observer) -> None:
     depth = Depth(obs, sync_mode="return")
     task = asyncio.ensure_future(sync_to_async(depth.sync_fn)())
-    obs("inner entered", await _until(depth.inner_entered))
+    obs("inner entered", await until(depth.inner_entered))
     task.cancel()
     await obs.acall("await", task)
     obs("task.cancelled()", task.cancelled())
 
 
 async def scenario_depth_sync_function_raises_other_error(obs: Observer) -> None:
-    calls, capture = _install_handlers(asyncio.get_running_loop())
-    try:
+    calls = _install_handler(asyncio.get_running_loop())
+    with obs.logs("log records"):
         depth = Depth(obs, sync_mode="other")
         task = asyncio.ensure_future(sync_to_async(depth.sync_fn)())
-        obs("inner entered", await _until(depth.inner_entered))
+        obs("inner entered", await until(depth.inner_entered))
         task.cancel()
         await obs.acall("await", task)
         for _ in range(5):
             await asyncio.sleep(0.01)
         obs("loop exception handler calls", calls)
-        obs("log records", capture.records)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
 async def scenario_depth_second_cancel_after_inner_absorbed(obs: Observer) -> None:
@@ -476,14 +443,14 @@ async def scenario_depth_second_cancel_after_inner_absorbed(obs: Observer) -> No
         return result
 
     task = asyncio.ensure_future(sync_to_async(sync_fn)())
-    obs("inner entered", await _until(inner_entered))
+    obs("inner entered", await until(inner_entered))
     task.cancel("first")
-    obs("inner absorbed", await _until(absorbed))
+    obs("inner absorbed", await until(absorbed))
     task.cancel("second")
     done, _ = await asyncio.wait({task}, timeout=1.0)
     obs("second cancellation ended the await at once", bool(done))
     go.set()
-    obs("sync function finished", await _until(finished))
+    obs("sync function finished", await until(finished))
     await obs.acall("await", task)
 
 
@@ -510,7 +477,7 @@ async def _depth_three(obs: Observer, thread_sensitive: bool) -> None:
             raise
 
     task = asyncio.ensure_future(sync_to_async(outer_sync)())
-    obs("innermost started", await _until(blocker.started))
+    obs("innermost started", await until(blocker.started))
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=1.0)
     obs("await ended while the innermost function still ran", bool(done))
@@ -547,7 +514,7 @@ async def scenario_depth_async_to_sync_in_plain_thread_not_cancelled(obs: Observ
         return out
 
     task = asyncio.ensure_future(sync_to_async(sync_fn)())
-    obs("inner entered", await _until(entered))
+    obs("inner entered", await until(entered))
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=0.25)
     obs("await ended before the inner coroutine finished", bool(done))
@@ -590,14 +557,14 @@ async def scenario_depth_force_new_loop(obs: Observer) -> None:
             finished.set()
 
     task = asyncio.ensure_future(sync_to_async(sync_fn)())
-    obs("inner entered", await _until(entered))
+    obs("inner entered", await until(entered))
     task.cancel()
     caught: BaseException | None = None
     try:
         await task
     except BaseException as error:
         caught = error
-    obs("sync function finished", await _until(finished))
+    obs("sync function finished", await until(finished))
     # The original's message names tasks and source lines: keep only what is stable.
     obs("await raised", type(caught).__name__ if caught is not None else None)
     obs("says attached to a different loop", "attached to a different loop" in str(caught))
@@ -629,11 +596,11 @@ async def scenario_async_to_sync_after_caller_cancelled(obs: Observer) -> None:
             done_event.set()
 
     task = asyncio.ensure_future(sync_to_async(wrapped)())
-    obs("function started", await _until(blocker.started))
+    obs("function started", await until(blocker.started))
     task.cancel()
     await obs.acall("await", task)
     blocker.go.set()
-    obs("sync function finished", await _until(done_event))
+    obs("sync function finished", await until(done_event))
 
 
 async def scenario_inner_coroutine_cancels_itself(obs: Observer) -> None:

@@ -4,7 +4,6 @@ and sys.exc_info(), including BaseExceptions a bridged function raises itself.""
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import threading
 import traceback
@@ -37,12 +36,6 @@ class AppError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _described(error: BaseException) -> dict[str, Any]:
-    described = describe_exception(error)
-    described["message"] = re.sub(r" at 0x[0-9a-fA-F]+", " at 0x?", described["message"])
-    return described
 
 
 def _frames(error: BaseException) -> list[str]:
@@ -190,7 +183,7 @@ def _probe_base_exception_s2a(obs: Observer, name: str, exception: BaseException
         try:
             await asyncio.wait_for(sync_to_async(scn_sync_fails)(), BOUND)
         except BaseException as error:
-            obs(f"{name}: at the await", {"raised": _described(error)})
+            obs(f"{name}: at the await", {"raised": describe_exception(error)})
             obs(f"{name}: same object", error is exception)
         else:
             obs(f"{name}: at the await", "returned")
@@ -198,7 +191,7 @@ def _probe_base_exception_s2a(obs: Observer, name: str, exception: BaseException
     try:
         asyncio.run(main())
     except BaseException as error:
-        obs(f"{name}: out of asyncio.run", {"raised": _described(error)})
+        obs(f"{name}: out of asyncio.run", {"raised": describe_exception(error)})
     else:
         obs(f"{name}: out of asyncio.run", "returned")
 
@@ -213,7 +206,7 @@ def _probe_base_exception_a2s(obs: Observer, name: str, exception: BaseException
         try:
             async_to_sync(scn_async_fails)()
         except BaseException as error:
-            result["raised"] = _described(error)
+            result["raised"] = describe_exception(error)
             result["same object"] = error is exception
         else:
             result["returned"] = None
@@ -270,8 +263,8 @@ def scenario_cause_and_context_chaining(obs: Observer) -> None:
 
     def describe(error: BaseException) -> list[Any]:
         return [
-            None if error.__cause__ is None else _described(error.__cause__),
-            None if error.__context__ is None else _described(error.__context__),
+            None if error.__cause__ is None else describe_exception(error.__cause__),
+            None if error.__context__ is None else describe_exception(error.__context__),
             error.__suppress_context__,
         ]
 

@@ -9,7 +9,6 @@ timeout (or in a child process killed after one), and the scenario records "hung
 from __future__ import annotations
 
 import asyncio
-import logging
 import multiprocessing
 import os
 import select
@@ -17,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from _observe import Observer, describe_exception, differs
+from _observe import Observer, differs, outcome, until
 
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 
@@ -25,14 +24,6 @@ from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 BLOCK = 1.5
 # How long the parent waits for a forked child's answer.
 CHILD_WAIT = 2.5
-
-
-def _outcome(fn: Callable[[], Any]) -> Any:
-    """fn()'s result or exception, as a value a child process can send back."""
-    try:
-        return {"returned": fn()}
-    except BaseException as error:
-        return {"raised": describe_exception(error)}
 
 
 def _bounded(fn: Callable[[], None], timeout: float = 3.0) -> bool:
@@ -43,17 +34,7 @@ def _bounded(fn: Callable[[], None], timeout: float = 3.0) -> bool:
     return not thread.is_alive()
 
 
-async def _until(event: threading.Event, timeout: float = 2.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not event.is_set():
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
-
-
-def _poll_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
+def _polluntil(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
     event = threading.Event()
     waited = 0.0
     while not condition():
@@ -62,18 +43,6 @@ def _poll_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
         event.wait(0.02)
         waited += 0.02
     return True
-
-
-class Capture(logging.Handler):
-    """Log records of WARNING and above, as (logger, level, exception class)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[tuple[str, str, str | None]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
-        self.records.append((record.name, record.levelname, exc))
 
 
 # --- fork --------------------------------------------------------------------------------------
@@ -87,7 +56,7 @@ async def _child_coroutine() -> Any:
 
 def _fork_with_multiprocessing(obs: Observer, thread_sensitive: bool) -> None:
     def child(connection: Any) -> None:
-        connection.send(_outcome(lambda: async_to_sync(_child_coroutine)()))
+        connection.send(outcome(lambda: async_to_sync(_child_coroutine)()))
         connection.close()
 
     def in_thread() -> None:
@@ -119,14 +88,14 @@ def scenario_fork_multiprocessing_in_non_sensitive_thread(obs: Observer) -> None
 
 
 def _os_fork(child_work: Callable[[], Any]) -> tuple[Any, int]:
-    """Fork; the child sends repr(_outcome(child_work)) through a pipe and exits. Returns the
+    """Fork; the child sends repr(outcome(child_work)) through a pipe and exits. Returns the
     child's answer ("hung" if none came in time) and its exit code."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         try:
             os.close(read_end)
-            os.write(write_end, repr(_outcome(child_work)).encode())
+            os.write(write_end, repr(outcome(child_work)).encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -210,13 +179,13 @@ def _loop_gone_while_running(obs: Observer, close: bool) -> None:
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(sync_to_async(fn)())
-    loop.run_until_complete(_until(started))
+    loop.run_until_complete(until(started))
     if close:
         loop.close()
     go.set()
     obs("async_to_sync done while the loop was not running", done.wait(1.0))
     if not close:
-        loop.run_until_complete(_until(done, 1.0))
+        loop.run_until_complete(until(done, 1.0))
         obs("async_to_sync done after the loop ran again", done.is_set())
         loop.run_until_complete(asyncio.wait({task}, timeout=1.0))
         obs("task result", task.result() if task.done() else "pending")
@@ -253,20 +222,15 @@ def scenario_error_raised_after_outer_loop_closed(obs: Observer) -> None:
             done.set()
         raise ValueError("nobody is waiting")
 
-    capture = Capture()
-    logging.getLogger().addHandler(capture)
-    try:
+    with obs.logs("log records"):
         loop = asyncio.new_event_loop()
         task = loop.create_task(sync_to_async(fn)())
-        loop.run_until_complete(_until(started))
+        loop.run_until_complete(until(started))
         obs("task done when the loop closed", task.done())
         loop.close()
         go.set()
         obs("function finished", done.wait(2.0))
         threading.Event().wait(0.2)  # let the thread report the error, if it does
-        obs("log records", capture.records)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
 def scenario_asyncio_run_returns_while_thread_sensitive_call_runs(obs: Observer) -> None:
@@ -282,7 +246,7 @@ def scenario_asyncio_run_returns_while_thread_sensitive_call_runs(obs: Observer)
 
     async def main() -> None:
         tasks.append(asyncio.ensure_future(sync_to_async(fn)()))
-        obs("function started", await _until(started))
+        obs("function started", await until(started))
         # main returns: asyncio.run cancels the task awaiting the call and closes the loop.
 
     asyncio.run(main())
@@ -304,7 +268,7 @@ def scenario_abandoned_loop_with_pending_call(obs: Observer) -> None:
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(sync_to_async(fn)())
-    loop.run_until_complete(_until(started))
+    loop.run_until_complete(until(started))
     obs("function started", started.is_set())
     obs("task done", task.done())
 
@@ -327,7 +291,7 @@ async def scenario_context_exit_waits_for_running_call(obs: Observer) -> None:
 
     async with ThreadSensitiveContext():
         task = asyncio.ensure_future(sync_to_async(fn)())
-        obs("function started", await _until(started))
+        obs("function started", await until(started))
         releaser = asyncio.create_task(release_later())
     obs("function finished when the context was left", finished.is_set())
     await obs.acall("task", task)
@@ -425,7 +389,7 @@ def scenario_asyncio_run_in_helper_thread_of_thread_sensitive_thread(obs: Observ
 
         def helper() -> None:
             box.append(
-                _outcome(
+                outcome(
                     lambda: asyncio.run(
                         asyncio.wait_for(_thread_label_via_thread_sensitive_call(obs), 0.5)
                     )
@@ -526,7 +490,7 @@ def scenario_keyboard_interrupt_in_async_to_sync_coroutine(obs: Observer) -> Non
     async def main() -> None:
         await obs.acall(
             "from a sync_to_async thread",
-            sync_to_async(lambda: _outcome(lambda: async_to_sync(interrupted)()))(),
+            sync_to_async(lambda: outcome(lambda: async_to_sync(interrupted)()))(),
         )
         await asyncio.sleep(0.01)
         obs("outer loop still running", True)
@@ -587,7 +551,7 @@ def scenario_threads_after_many_thread_sensitive_contexts(obs: Observer) -> None
     asyncio.run(main())
     obs(
         "at most 2 more threads than before (within 2 s)",
-        _poll_until(lambda: threading.active_count() <= before + 2),
+        _polluntil(lambda: threading.active_count() <= before + 2),
     )
 
 
@@ -607,5 +571,5 @@ def scenario_threads_after_many_calls(obs: Observer) -> None:
         async_to_sync(coroutine)()
     obs(
         "at most 3 more threads than before (within 2 s)",
-        _poll_until(lambda: threading.active_count() <= before + 3),
+        _polluntil(lambda: threading.active_count() <= before + 3),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -128,27 +127,13 @@ def scenario_partial_and_lambda(obs: Observer) -> None:
 any_s2a: Any = sync_to_async
 any_a2s: Any = async_to_sync
 
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-_MOCK_ID = re.compile(r" id='[0-9]+'")
-
-
-def _clean(text: str) -> str:
-    """`text` without object addresses and ids, which differ from run to run."""
-    return _MOCK_ID.sub(" id='?'", _ADDRESS.sub(" at 0x?", text))
-
-
-def _described(error: BaseException) -> dict[str, Any]:
-    described = describe_exception(error)
-    described["message"] = _clean(described["message"])
-    return described
-
 
 def _outcome(fn: Callable[[], Any]) -> dict[str, Any]:
     """What calling `fn` did: the value returned (objects by their class) or the exception."""
     try:
         result = fn()
     except Exception as error:
-        return {"raised": _described(error)}
+        return {"raised": describe_exception(error)}
     return {"returned": _shown(result)}
 
 
@@ -156,7 +141,7 @@ async def _aoutcome(awaitable: Any) -> dict[str, Any]:
     try:
         result = await awaitable
     except Exception as error:
-        return {"raised": _described(error)}
+        return {"raised": describe_exception(error)}
     return {"returned": _shown(result)}
 
 
@@ -180,7 +165,7 @@ def _attribute(obj: Any, name: str) -> Any:
     try:
         return {"value": _shown(getattr(obj, name))}
     except Exception as error:
-        return {"raised": _described(error)}
+        return {"raised": describe_exception(error)}
 
 
 # --- attributes -----------------------------------------------------------------------------
@@ -550,7 +535,7 @@ def scenario_sync_to_async_wrong_inputs(obs: Observer) -> None:
             try:
                 wrappers[name] = sync_to_async(value)
             except Exception as error:
-                obs(f"{name}: wrap", {"raised": _described(error)})
+                obs(f"{name}: wrap", {"raised": describe_exception(error)})
             else:
                 obs(f"{name}: wrap", {"returned": _shown(wrappers[name])})
     obs("SyncToAsync(None)", _outcome(lambda: SyncToAsync(None)))  # type: ignore[arg-type]
@@ -570,7 +555,7 @@ def scenario_async_to_sync_wrong_inputs(obs: Observer) -> None:
             try:
                 wrapper: Any = async_to_sync(value)
             except Exception as error:
-                obs(f"{name}: wrap", {"raised": _described(error)})
+                obs(f"{name}: wrap", {"raised": describe_exception(error)})
                 continue
             obs(f"{name}: wrap", {"returned": _shown(wrapper)})
         with obs.warnings(f"{name}: call warnings"):

@@ -13,6 +13,7 @@ import io
 from typing import Any
 
 from _observe import Observer, describe_exception, differs
+from _scopes import http_scope
 
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 
@@ -21,25 +22,6 @@ Environ = dict[str, Any]
 
 REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
 MISSING = "<missing>"
-
-
-def http_scope(**changes: Any) -> dict[str, Any]:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"example.com")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("example.com", 80),
-    }
-    scope.update(changes)
-    return scope
 
 
 def without(scope: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -10,14 +10,13 @@ and above are recorded too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from _observe import Observer, describe_exception, differs
+from _scopes import http_scope
 
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
@@ -27,44 +26,6 @@ Message = dict[str, Any]
 Environ = dict[str, Any]
 
 REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
-
-
-def http_scope(**changes: Any) -> dict[str, Any]:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"example.com")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("example.com", 80),
-    }
-    scope.update(changes)
-    return scope
-
-
-@contextlib.contextmanager
-def logs_recorded(obs: Observer, key: str) -> Iterator[None]:
-    """Record (logger, level) of every record that reaches the root logger in the block."""
-    seen: list[tuple[str, str]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append((record.name, record.levelname))
-
-    handler = Keep()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        obs(key, sorted(set(seen)))
 
 
 async def serve(
@@ -108,7 +69,7 @@ def record_request(
     **options: Any,
 ) -> None:
     """Serve one request and record `<prefix> sent`, `<prefix> outcome` and `<prefix> logs`."""
-    with logs_recorded(obs, f"{prefix} logs"):
+    with obs.logs(f"{prefix} logs"):
         sent, outcome = asyncio.run(serve(app, scope, messages, timeout=timeout, **options))
     obs(f"{prefix} sent", sent)
     obs(f"{prefix} outcome", outcome)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import socket
 import threading
 import time
@@ -27,25 +26,6 @@ from asgiref.wsgi import WsgiToAsgi
 Environ = dict[str, Any]
 
 SKIPPED_HEADERS = frozenset({"date", "server"})
-
-
-@contextlib.contextmanager
-def logs_recorded(obs: Observer, key: str) -> Iterator[None]:
-    """Record (logger, level) of every record that reaches the root logger in the block."""
-    seen: list[tuple[str, str]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append((record.name, record.levelname))
-
-    handler = Keep()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        obs(key, sorted(set(seen)))
 
 
 class Uvicorn:
@@ -146,7 +126,7 @@ def scenario_uvicorn_get_and_post(obs: Observer) -> None:
         return echo(environ, start_response)
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -161,7 +141,7 @@ def scenario_uvicorn_headers_as_lists(obs: Observer) -> None:
         return [b"coloured"]
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -170,7 +150,7 @@ def scenario_uvicorn_headers_as_lists(obs: Observer) -> None:
 
 def scenario_uvicorn_chunked_request_body(obs: Observer) -> None:
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(echo)) as server,
         client(server.port) as http,
     ):
@@ -186,7 +166,7 @@ def scenario_uvicorn_large_bodies(obs: Observer) -> None:
         return [body[index : index + 65536] for index in range(0, len(body), 65536)]
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -198,7 +178,7 @@ def scenario_uvicorn_large_bodies(obs: Observer) -> None:
 
 
 def scenario_uvicorn_keep_alive(obs: Observer) -> None:
-    with logs_recorded(obs, "logs"), Uvicorn(WsgiToAsgi(echo)) as server:
+    with obs.logs("logs"), Uvicorn(WsgiToAsgi(echo)) as server:
         obs("exchanges", h11_exchanges(server.port, [b"one", b"second request"]))
 
 
@@ -259,7 +239,7 @@ def scenario_uvicorn_app_errors(obs: Observer) -> None:
         return body()
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -300,7 +280,7 @@ def scenario_uvicorn_write_callable(obs: Observer) -> None:
         return []
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -331,7 +311,7 @@ def scenario_uvicorn_set_cookie_as_django_sends_it(obs: Observer) -> None:
         return [b"cookie set"]
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -353,7 +333,7 @@ def scenario_uvicorn_header_injection(obs: Observer) -> None:
         return [b""]
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app)) as server,
         client(server.port) as http,
     ):
@@ -392,7 +372,7 @@ def scenario_uvicorn_environ(obs: Observer) -> None:
         return []
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         Uvicorn(WsgiToAsgi(app), root_path="/app") as server,
         client(server.port) as http,
     ):
@@ -418,7 +398,7 @@ def scenario_uvicorn_lifespan(obs: Observer) -> None:
 
     for mode in ("auto",):
         with (
-            logs_recorded(obs, f"lifespan {mode} logs"),
+            obs.logs(f"lifespan {mode} logs"),
             Uvicorn(WsgiToAsgi(app), lifespan=mode) as server,
         ):
             obs(f"lifespan {mode} started", bool(server.server.started))
@@ -445,7 +425,7 @@ def scenario_uvicorn_lifespan_on(obs: Observer) -> None:
         return [b"up"]
 
     with (
-        logs_recorded(obs, "lifespan on logs"),
+        obs.logs("lifespan on logs"),
         Uvicorn(WsgiToAsgi(app), lifespan="on") as server,
     ):
         obs("lifespan on started", bool(server.server.started))
@@ -459,7 +439,7 @@ def scenario_uvicorn_lifespan_on(obs: Observer) -> None:
 
 def scenario_daphne_requests(obs: Observer) -> None:
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         daphne_serving(WsgiToAsgi(echo)) as port,
         client(port) as http,
     ):
@@ -474,7 +454,7 @@ def scenario_daphne_headers_as_lists(obs: Observer) -> None:
         return [b"coloured"]
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         daphne_serving(WsgiToAsgi(app)) as port,
         client(port) as http,
     ):
@@ -486,7 +466,7 @@ def scenario_daphne_app_raises(obs: Observer) -> None:
         raise KeyError("before start_response")
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         daphne_serving(WsgiToAsgi(app)) as port,
         client(port) as http,
     ):
@@ -506,7 +486,7 @@ def scenario_daphne_root_path(obs: Observer) -> None:
         return [f"{environ['SCRIPT_NAME']} {environ['PATH_INFO']}".encode()]
 
     with (
-        logs_recorded(obs, "logs"),
+        obs.logs("logs"),
         daphne_serving(WsgiToAsgi(app), root_path="/app") as port,
         client(port) as http,
     ):
