@@ -51,7 +51,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ._flow import ACTING_FOR, current_flow
-from ._lanes import BorrowedLane, ThreadLane, WorkQueue
+from ._lanes import BorrowedLane, WorkQueue
 from ._loops import finish_loop
 from ._workers import WorkerPool
 
@@ -434,13 +434,6 @@ def send_thread_sensitive(call: ThreadCall, single_thread_executor: Executor) ->
         raise RuntimeError("Single thread executor already being used, would deadlock")
     call.on_single_thread = True
     send_to_executor(single_thread_executor, call)
-
-
-def run_on_one_off_thread(call: ThreadCall) -> None:
-    """Run `call` on a thread started for it alone, which ends after it."""
-    lane = ThreadLane("asgiref-sync-one-off")
-    lane.post(call.run)
-    lane.close()
 
 
 # --- async_to_sync: a coroutine on an event loop ----------------------------------------------

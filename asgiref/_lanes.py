@@ -343,21 +343,26 @@ class _SpareLane:
     Code that needs a new thread for a short while (each `async_to_sync` call with no event loop
     around, each `ThreadSensitiveContext`) takes this lane instead of starting a thread: starting
     one (and handing the GIL back and forth while it boots) is most of such a call's cost. Every
-    lane taken is used by one taker only and ends with it, as a new thread would. The taker posts
-    `refill` after its first work, so the next spare starts on that lane's thread, off the
-    taker's critical path; until it is ready, `take` makes a lane of its own.
+    lane taken is used by one taker only and ends with it, as a new thread would. The next spare
+    starts on the taken lane's thread after the taker's first work, off the taker's critical
+    path; until it is ready, `take` makes a lane of its own.
     """
 
     def __init__(self) -> None:
         self._spare: ThreadLane | None = None
         self._lock = threading.Lock()
 
-    def take(self, name: str) -> ThreadLane:
+    def take(self, name: str, first: WorkItem) -> ThreadLane:
+        """A lane for one taker alone, named `name`, running `first` (then starting the next
+        spare, once `first` is done)."""
         with self._lock:
             lane, self._spare = self._spare, None
         if lane is None or lane._pid != os.getpid():
-            return ThreadLane(name)
-        lane.rename(name)
+            lane = ThreadLane(name)
+        else:
+            lane.rename(name)
+        lane.post(first)
+        lane.post(self.refill)
         return lane
 
     def peek(self) -> threading.Thread | None:
@@ -383,6 +388,11 @@ class _SpareLane:
 
 
 SPARE_LANE = _SpareLane()
+
+
+def run_on_own_thread(item: WorkItem, name: str) -> None:
+    """Run `item` on a thread of its own, which ends after it."""
+    SPARE_LANE.take(name, item).close()
 
 
 class _ProcessLane:

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import operator
 import time
 import traceback
 from collections.abc import Awaitable, Generator
@@ -48,6 +50,9 @@ __all__ = ["StatelessServer"]
 # Not used here (the default `application_exception` logs to the root logger, as the original's
 # does), but the original module has it, so code may refer to it.
 logger = logging.getLogger(__name__)
+
+
+_LAST_USED = operator.itemgetter("last_used")
 
 
 class _Done:
@@ -211,9 +216,9 @@ class StatelessServer:
         # Every entry is looked at, as the original does: `last_used` is a plain dict value that
         # code may change, so no order kept on the side could be trusted to match it.
         instances = self.application_instances
-        last_used = [entry["last_used"] for entry in instances.values()]
-        # The first position holding the minimum: what min() over the entries picks, done faster.
-        oldest = list(instances)[last_used.index(min(last_used))]
+        last_used = list(map(_LAST_USED, instances.values()))
+        # The first position holding the minimum: what min() over the entries picks, done in C.
+        oldest = next(itertools.islice(instances, last_used.index(min(last_used)), None))
         return self.delete_application_instance(oldest)
 
     def delete_application_instance(self, scope_id: str) -> Awaitable[None] | None:

@@ -22,7 +22,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from . import _hop
 from ._hop import LoopCall, LoopGoneError, ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
-from ._lanes import MAIN_LANE_DOOR, SPARE_LANE, BorrowedLane, ThreadLane
+from ._lanes import MAIN_LANE_DOOR, SPARE_LANE, BorrowedLane, ThreadLane, run_on_own_thread
 from .current_thread_executor import CurrentThreadExecutor
 from .local import Local
 
@@ -112,15 +112,13 @@ class ThreadSensitiveContext:
         if self._exited:
             # A task that outlived the context: its thread is gone, and another context's thread
             # must not run this context's work.
-            _hop.run_on_one_off_thread(call)
+            run_on_own_thread(call.run, "asgiref-sensitive-late")
             return
         with self._lane_lock:
-            lane = self._lane
-            if lane is None:
-                lane = self._lane = SPARE_LANE.take("asgiref-sensitive")
-                lane.post(call.run)
-                lane.post(SPARE_LANE.refill)
+            if self._lane is None:
+                self._lane = SPARE_LANE.take("asgiref-sensitive", call.run)
                 return
+            lane = self._lane
         lane.post(call.run)
 
 
@@ -187,12 +185,8 @@ _SINGLE_THREAD_CONTEXT: contextvars.ContextVar[AsyncSingleThreadContext | None] 
 )
 
 
-def _start_thread(job: Callable[[], None]) -> None:
-    """Run `job` on a thread of its own, which ends after it (a lane that runs it alone)."""
-    lane = SPARE_LANE.take("asgiref-async-to-sync")
-    lane.post(job)
-    lane.post(SPARE_LANE.refill)
-    lane.close()
+def _run_on_own_thread(job: Callable[[], None]) -> None:
+    run_on_own_thread(job, "asgiref-async-to-sync")
 
 
 class AsyncToSync(Generic[_P, _R]):
@@ -253,7 +247,7 @@ class AsyncToSync(Generic[_P, _R]):
             if single is not None:
                 result = call_on(asyncio.new_event_loop()).run_on_new_loop(single.start)
                 return result
-        result = call_on(asyncio.new_event_loop()).run_on_new_loop(_start_thread)
+        result = call_on(asyncio.new_event_loop()).run_on_new_loop(_run_on_own_thread)
         return result
 
     def __get__(self, parent: Any, objtype: Any = None) -> Callable[..., _R]:
