@@ -50,6 +50,20 @@ def _always() -> bool:
     return True
 
 
+class _ForkCounter:
+    """How many times this process has been forked off (in the child) since asgiref was
+    imported: a lane made in an earlier generation has no thread in this process."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+
+    def count(self) -> None:
+        self.generation += 1
+
+
+_FORKS = _ForkCounter()
+
+
 class WorkQueue(Executor):
     """A FIFO of work items served by one thread at a time; the base of both kinds of lane."""
 
@@ -226,7 +240,7 @@ class ThreadLane(WorkQueue):
         super().__init__()
         self._name = name
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        self._generation = _FORKS.generation
         self._closing = False
         self._on_exit: Callable[[], None] | None = None
         self._open()  # an owned lane accepts work from birth until it is closed
@@ -244,7 +258,7 @@ class ThreadLane(WorkQueue):
         with self._lock:
             if not self._open_count:
                 return False
-            if self._thread is None or self._pid != os.getpid():
+            if self._thread is None or self._generation != _FORKS.generation:
                 self._start_thread_locked()
             self._items.put(item)
         return True
@@ -252,7 +266,7 @@ class ThreadLane(WorkQueue):
     def start(self) -> None:
         """Start the lane's thread now, ahead of its first item."""
         with self._lock:
-            if self._thread is None or self._pid != os.getpid():
+            if self._thread is None or self._generation != _FORKS.generation:
                 self._start_thread_locked()
 
     def rename(self, name: str) -> None:
@@ -261,9 +275,9 @@ class ThreadLane(WorkQueue):
             self._thread.name = name
 
     def _start_thread_locked(self) -> None:
-        if self._pid != os.getpid():
+        if self._generation != _FORKS.generation:
             # Inherited through fork: the parent's thread and queued items do not exist here.
-            self._pid = os.getpid()
+            self._generation = _FORKS.generation
             self._items = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=self._name)
         self._thread.start()
@@ -274,7 +288,7 @@ class ThreadLane(WorkQueue):
         self._on_exit = on_exit
         self._closing = True
         with self._lock:
-            started = self._thread is not None and self._pid == os.getpid()
+            started = self._thread is not None and self._generation == _FORKS.generation
         if started:
             self.wake()
         elif on_exit is not None:
@@ -357,7 +371,7 @@ class _SpareLane:
         spare, once `first` is done)."""
         with self._lock:
             lane, self._spare = self._spare, None
-        if lane is None or lane._pid != os.getpid():
+        if lane is None or lane._generation != _FORKS.generation:
             lane = ThreadLane(name)
         else:
             lane.rename(name)
@@ -451,6 +465,7 @@ def _at_exit(close: Callable[[], None]) -> None:
 
 _at_exit(LANES.close_all)
 if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_FORKS.count)
     os.register_at_fork(after_in_child=LANES.forget_after_fork)
     os.register_at_fork(after_in_child=PROCESS_LANE.forget_after_fork)
     os.register_at_fork(after_in_child=SPARE_LANE.forget_after_fork)
