@@ -81,7 +81,7 @@ def test_is_an_executor_of_the_creating_thread() -> None:
 
 
 def test_old_executor_is_a_required_argument_as_in_asgiref() -> None:
-    with pytest.raises(TypeError, match="missing 1 required positional argument: .old_executor."):
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: .old_executor."):
         CurrentThreadExecutor()  # type: ignore[call-arg]
 
 
@@ -303,7 +303,7 @@ def test_run_until_future_from_another_thread_raises() -> None:
     future: Future[None] = Future()
     future.set_result(None)
     with pytest.raises(
-        RuntimeError, match="^You cannot run CurrentThreadExecutor from a different thread$"
+        RuntimeError, match=r"^You cannot run CurrentThreadExecutor from a different thread$"
     ):
         run_in_thread(lambda: executor.run_until_future(future))
     # The refused call changed nothing: the executor's own thread can still serve it.
