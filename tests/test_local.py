@@ -36,24 +36,23 @@ MISSING_X = r"^<asgiref\.local\._CVar object at 0x[0-9a-f]+> object has no attri
 MISSING_X_THREAD_LOCAL = r"^'_thread\._local' object has no attribute 'x'$"
 
 
-def _delete_error_of_a_thread_local() -> tuple[bool, bool]:
-    """Whether this Python's `threading.local` gives a failed delete's error a name and an obj."""
+def _delete_error_of_a_thread_local(name: str = "x") -> AttributeError:
+    """What this Python's own `threading.local` raises for `del` of a missing attribute (its
+    message, name and object changed in 3.11 and 3.13)."""
     plain = threading.local()
     try:
-        del plain.x
+        delattr(plain, name)
     except AttributeError as error:
-        return error.name is not None, error.obj is not None
+        return error
     raise AssertionError("deleting a missing attribute of a threading.local did not raise")
 
 
 def _thread_local_delete_error(name: str) -> str:
-    """What `del` of a missing attribute of a `threading.local` says on this Python."""
-    if sys.version_info >= (3, 11):
-        return rf"^'_thread\._local' object has no attribute '{name}'$"
-    return rf"^{name}$"
+    """The message of `_delete_error_of_a_thread_local`, as a pattern matching it whole."""
+    return f"^{re.escape(str(_delete_error_of_a_thread_local(name)))}$"
 
 
-MISSING_X_DELETE = MISSING_X_THREAD_LOCAL if sys.version_info >= (3, 11) else r"^x$"
+MISSING_X_DELETE = _thread_local_delete_error("x")
 
 
 class Value:
@@ -855,7 +854,8 @@ def test_missing_attribute_error_carries_the_storage(thread_critical: bool) -> N
     if thread_critical:
         # Whatever Python's own `threading.local` says about a failed delete (3.13 added the
         # name and the object).
-        expected = _delete_error_of_a_thread_local()
+        plain = _delete_error_of_a_thread_local()
+        expected = (plain.name is not None, plain.obj is not None)
         assert (delete.value.name is not None, delete.value.obj is not None) == expected
         assert delete.value.obj in (None, storage)
     else:
