@@ -13,14 +13,12 @@ import io
 from typing import Any
 
 from _observe import Observer, describe_exception, differs
-from _scopes import http_scope
+from _requests import REQUEST, Message, http_scope, serve
 
-from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
+from asgiref.wsgi import WsgiToAsgiInstance
 
-Message = dict[str, Any]
 Environ = dict[str, Any]
 
-REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
 MISSING = "<missing>"
 
 
@@ -57,31 +55,6 @@ def picked(scope: dict[str, Any], *keys: str) -> Any:
     if "environ" not in built:
         return built
     return {key: built["environ"].get(key, MISSING) for key in keys}
-
-
-async def serve(
-    app: Any, scope: dict[str, Any], messages: list[Message], **options: Any
-) -> tuple[list[Message], dict[str, Any]]:
-    """One request through `WsgiToAsgi(app, **options)`: the messages sent, and the outcome."""
-    pending = list(messages)
-    sent: list[Message] = []
-    never = asyncio.Event()
-
-    async def receive() -> Message:
-        if pending:
-            return pending.pop(0)
-        await never.wait()  # nothing more to say: wait until cancelled
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    adapter: Any = WsgiToAsgi(app, **options)
-    try:
-        await asyncio.wait_for(adapter(scope, receive, send), 2.0)
-    except BaseException as error:
-        return sent, {"raised": describe_exception(error)}
-    return sent, {"returned": None}
 
 
 # --- build_environ --------------------------------------------------------------------------------

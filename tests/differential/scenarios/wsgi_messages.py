@@ -16,46 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from _observe import Observer, describe_exception, differs
-from _scopes import http_scope
+from _requests import REQUEST, Message, http_scope, serve
 
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 
-Message = dict[str, Any]
 Environ = dict[str, Any]
-
-REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
-
-
-async def serve(
-    app: Any,
-    scope: dict[str, Any] | None = None,
-    messages: list[Message] | None = None,
-    *,
-    timeout: float = 2.0,
-    **options: Any,
-) -> tuple[list[Message], dict[str, Any]]:
-    """One request through `WsgiToAsgi(app, **options)`: the messages sent, and the outcome."""
-    pending = list(messages if messages is not None else [REQUEST])
-    sent: list[Message] = []
-    never = asyncio.Event()
-
-    async def receive() -> Message:
-        if pending:
-            return pending.pop(0)
-        await never.wait()  # nothing more to say: wait until cancelled
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    adapter: Any = WsgiToAsgi(app, **options)
-    try:
-        await asyncio.wait_for(adapter(scope or http_scope(), receive, send), timeout)
-    except BaseException as error:
-        return sent, {"raised": describe_exception(error)}
-    return sent, {"returned": None}
 
 
 def record_request(
