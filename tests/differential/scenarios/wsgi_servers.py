@@ -287,6 +287,21 @@ def scenario_uvicorn_write_callable(obs: Observer) -> None:
         obs("uses write()", response_record(http.get("/write")))
 
 
+def _get_root_under_uvicorn(obs: Observer, app: Any) -> None:
+    """Serve `app` behind WsgiToAsgi under uvicorn and record `logs` and the `response` to one
+    GET / (or the error of a client the server hung up on)."""
+    with (
+        obs.logs("logs"),
+        Uvicorn(WsgiToAsgi(app)) as server,
+        client(server.port) as http,
+    ):
+        try:
+            outcome: Any = response_record(http.get("/"))
+        except httpx.HTTPError as error:
+            outcome = {"httpx error": type(error).__name__}
+        obs("response", outcome)
+
+
 @differs(
     "WSGI-4",
     original={"response": {"httpx error": "RemoteProtocolError"}},
@@ -310,16 +325,7 @@ def scenario_uvicorn_set_cookie_as_django_sends_it(obs: Observer) -> None:
         start_response("200 OK", [("Content-Type", "text/plain"), ("Set-Cookie", " a=b; Path=/")])
         return [b"cookie set"]
 
-    with (
-        obs.logs("logs"),
-        Uvicorn(WsgiToAsgi(app)) as server,
-        client(server.port) as http,
-    ):
-        try:
-            outcome: Any = response_record(http.get("/"))
-        except httpx.HTTPError as error:
-            outcome = {"httpx error": type(error).__name__}
-        obs("response", outcome)
+    _get_root_under_uvicorn(obs, app)
 
 
 @differs(
@@ -332,16 +338,7 @@ def scenario_uvicorn_header_injection(obs: Observer) -> None:
         start_response("302 Found", [("Location", "/next\r\nX-Injected: yes")])
         return [b""]
 
-    with (
-        obs.logs("logs"),
-        Uvicorn(WsgiToAsgi(app)) as server,
-        client(server.port) as http,
-    ):
-        try:
-            outcome: Any = response_record(http.get("/"))
-        except httpx.HTTPError as error:
-            outcome = {"httpx error": type(error).__name__}
-        obs("response", outcome)
+    _get_root_under_uvicorn(obs, app)
 
 
 def scenario_uvicorn_environ(obs: Observer) -> None:
