@@ -364,6 +364,7 @@ class _SpareLane:
 
     def __init__(self) -> None:
         self._spare: ThreadLane | None = None
+        self._refilling = False
         self._lock = threading.Lock()
 
     def take(self, name: str, first: WorkItem) -> ThreadLane:
@@ -386,18 +387,24 @@ class _SpareLane:
 
     def refill(self) -> None:
         """Start a new spare if there is none (a work item: it runs on a taken lane's thread)."""
-        if self._spare is not None:
-            return
-        lane = ThreadLane("asgiref-spare")
-        lane.start()
+        # Claimed under the lock before starting, so two takers finishing together start one
+        # spare between them, not one each with the loser's thread still winding down.
         with self._lock:
-            if self._spare is None:
-                self._spare, lane = lane, None  # type: ignore[assignment]
-        if lane is not None:
-            lane.close()
+            if self._spare is not None or self._refilling:
+                return
+            self._refilling = True
+        try:
+            lane = ThreadLane("asgiref-spare")
+            lane.start()
+            with self._lock:
+                self._spare = lane
+        finally:
+            with self._lock:
+                self._refilling = False
 
     def forget_after_fork(self) -> None:
         self._spare = None
+        self._refilling = False
         self._lock = threading.Lock()
 
 

@@ -27,7 +27,7 @@ import pytest
 from helpers import run_in_thread
 
 from asgiref import _flow, _hop
-from asgiref._lanes import PROCESS_LANE, SPARE_LANE, BorrowedLane
+from asgiref._lanes import PROCESS_LANE, SPARE_LANE, BorrowedLane, _SpareLane
 from asgiref.sync import (
     AsyncSingleThreadContext,
     SyncToAsync,
@@ -1189,6 +1189,30 @@ def test_hundreds_of_concurrent_nested_calls_finish_and_leave_no_thread_behind()
             thread.join(10)  # a call's thread may still be starting the next spare
     allowed = {PROCESS_LANE.lane.thread, SPARE_LANE.peek()}
     assert _asgiref_threads() - before - allowed == set()
+
+
+def test_takers_finishing_together_start_one_spare_between_them() -> None:
+    spare_lane = _SpareLane()
+    before = _asgiref_threads()
+    ready = threading.Barrier(8)
+
+    def finish_a_take() -> None:
+        ready.wait()
+        spare_lane.refill()
+
+    takers = [threading.Thread(target=finish_a_take) for _ in range(8)]
+    for taker in takers:
+        taker.start()
+    for taker in takers:
+        taker.join(10)
+    started = _asgiref_threads() - before
+    try:
+        assert started == {spare_lane.peek()}
+    finally:
+        if spare_lane._spare is not None:
+            spare_lane._spare.close()
+        for thread in started:
+            thread.join(10)
 
 
 def test_fork_child_does_not_inherit_a_dead_loop() -> None:
