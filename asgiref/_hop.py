@@ -23,6 +23,16 @@ Where a thread-sensitive call goes (`send_thread_sensitive`), in asgiref's order
 executor from code the executor is itself running (`asyncio.run` inside a thread-sensitive
 function) could never run: it raises at once, as asgiref does (`ON_SINGLE_THREAD`).
 
+Where a non-thread-sensitive call goes: to the `executor` given, else to the loop's default
+executor, except when that could never end (`send_to_default_executor`). A thread of that executor
+whose function waits in `async_to_sync` still holds the thread; with enough such chains, every
+thread waits for a coroutine whose own call waits for a thread. So once the executor holds as many
+of the loop's calls as it has threads (`PoolLoad`), a call made from a coroutine that one of its
+threads waits for goes to that thread's lane, which it serves while it waits, as thread-sensitive
+calls do. Each borrowed lane knows which pool its thread works for (`BorrowedLane.worker_of`)
+and the lane waiting above it (`upstream`), which is also how a hopeless wait on an explicit
+executor is seen and reported.
+
 Context. Each call runs in a copy of the caller's context (or in the context the user gave). When
 it is over, every variable whose value differs is set in the caller's context (`carry_back`), so
 values set on the far side are seen by the caller, in both directions and at any depth.
@@ -45,6 +55,7 @@ import contextvars
 import inspect
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -69,6 +80,9 @@ class LoopGoneError(RuntimeError):
 class _ThreadState(threading.local):
     # The ThreadCall this thread is running (the innermost one), if any.
     call: ThreadCall | None = None
+    # The pool this thread is a worker of, while it runs a call sent there: an executor, or a
+    # loop's default executor known by its `PoolLoad`.
+    pool: object | None = None
 
 
 THREAD = _ThreadState()
@@ -136,12 +150,16 @@ class Inbox:
     the first one wakes the loop and the others join its batch.
     """
 
-    __slots__ = ("__weakref__", "_lock", "_pending", "loop")
+    __slots__ = ("__weakref__", "_lock", "_pending", "default_pool_load", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._lock = threading.Lock()
         self._pending: list[ThreadCall] | None = None
+        # The loop's calls on its default executor. Kept here, with the loop's other per-thread
+        # state: every call counted in it holds the inbox, so the count lives as long as it is
+        # not zero.
+        self.default_pool_load = PoolLoad()
 
     def deliver(self, call: ThreadCall) -> None:
         """From any thread: hand `call` back to the loop."""
@@ -250,9 +268,12 @@ class ThreadCall(_Call):
         "_inbox",
         "_inner",
         "_kwargs",
+        "_load",
         "_lock",
+        "_pool",
         "_state",
         "_waiter",
+        "caller_lane",
         "on_single_thread",
     )
 
@@ -279,17 +300,29 @@ class ThreadCall(_Call):
         self._lock = threading.Lock()
         # Whether the call runs on `SyncToAsync.single_thread_executor` (see `ON_SINGLE_THREAD`).
         self.on_single_thread = False
+        # The lane of the async_to_sync call whose coroutine makes this call, if any: its thread
+        # waits for this call to finish.
+        self.caller_lane = CURRENT_LANE.get()
+        # The pool the call is sent to, if any (see `_ThreadState.pool`): the thread that runs it
+        # is then one of that pool's workers, which the call holds until it returns.
+        self._pool: object | None = None
+        # The default executor's load this call counts in, if it does (see `PoolLoad`).
+        self._load: PoolLoad | None = None
 
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
         with self._lock:
             if self._state is _ABANDONED:
                 self._drop_request()
+                self._leave_pool()
                 return
             self._state = _RUNNING
         state = THREAD
         outer_call = state.call
+        outer_pool = state.pool
         state.call = self
+        if self._pool is not None:
+            state.pool = self._pool
         try:
             self._result = self._context.run(self._call_in_context)
         except StopIteration as error:
@@ -298,7 +331,9 @@ class ThreadCall(_Call):
             self._error = error
         finally:
             state.call = outer_call
+            state.pool = outer_pool
             self._drop_request()
+            self._leave_pool()
         self._inbox.deliver(self)
 
     def _call_in_context(self) -> Any:
@@ -327,9 +362,15 @@ class ThreadCall(_Call):
         self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
         self._context = None  # type: ignore[assignment]
 
+    def _leave_pool(self) -> None:
+        load, self._load = self._load, None
+        if load is not None:
+            load.leave()
+
     def notice_executor_done(self, future: Future[Any]) -> None:
         """Done-callback on an executor's future: the executor may drop the call unrun."""
         if future.cancelled() and self._state is _POSTED:
+            self._leave_pool()
             self._error = RuntimeError(
                 "the executor cancelled this sync_to_async call before running it "
                 "(was it shut down with cancel_futures=True?)"
@@ -396,27 +437,132 @@ class ThreadCall(_Call):
         return False
 
 
+class PoolLoad:
+    """How many of one loop's `sync_to_async` calls its default executor holds, queued or running.
+
+    A call whose function waits in `async_to_sync` still holds its worker. Once as many calls as
+    the executor has threads are in it, a new call would queue; if every worker is waiting for a
+    coroutine that makes such a call, none of them ever returns. `send_to_default_executor` reads
+    this count to see that coming.
+    """
+
+    __slots__ = ("_count", "_lock")
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def enter(self, capacity: int | None = None) -> bool:
+        """Count one more call, unless `capacity` calls are already in; return whether counted."""
+        with self._lock:
+            if capacity is not None and self._count >= capacity:
+                return False
+            self._count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+
 def send_to_executor(executor: Executor, call: ThreadCall) -> None:
     """Run `call` on `executor`; lanes and worker pools take it directly, other executors
     through `submit`."""
+    call._pool = executor
     if isinstance(executor, (WorkQueue, WorkerPool)):
         if not executor.post(call.run):
             raise RuntimeError(f"{executor!r} has shut down and cannot run sync_to_async calls")
         return
-    executor.submit(call.run).add_done_callback(call.notice_executor_done)
+    if isinstance(executor, ThreadPoolExecutor):
+        size = getattr(executor, "_max_workers", 0)
+        if _workers_waiting_on_caller(executor, call) >= size:
+            warnings.warn(
+                f"this sync_to_async call can never run on {executor!r}: every one of its "
+                f"{size} threads is a sync function waiting in async_to_sync for the coroutine "
+                "that makes it. With an explicit executor, its size bounds how deep such calls "
+                "can nest; give it more threads, or leave `executor` unset so that the loop's "
+                "default executor is used.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    _submit(executor, call)
+
+
+def _submit(executor: Executor, call: ThreadCall) -> None:
+    try:
+        future = executor.submit(call.run)
+    except BaseException:
+        call._leave_pool()
+        raise
+    future.add_done_callback(call.notice_executor_done)
+
+
+def _workers_waiting_on_caller(executor: Executor, call: ThreadCall) -> int:
+    """How many threads of `executor` wait in `async_to_sync` for the coroutine making `call`,
+    directly or through the chain of calls above it. While they wait, their threads cannot run
+    `call`: when they are all the executor's threads, `call` can never run."""
+    threads = set()
+    lane = call.caller_lane
+    while lane is not None:
+        if lane.worker_of is executor and lane.is_open:
+            threads.add(lane.thread)
+        lane = lane.upstream
+    return len(threads)
 
 
 def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) -> None:
-    """Run `call` on `loop`'s default executor, as `loop.run_in_executor(None, ...)` would."""
-    if not hasattr(loop, "_default_executor") or getattr(loop, "_executor_shutdown_called", False):
-        # Not an asyncio loop we can look inside, or one being shut down: let the loop decide.
-        loop.run_in_executor(None, call.run)
+    """Run `call` on `loop`'s default executor, as `loop.run_in_executor(None, ...)` would, except
+    when that could never end: if all of the executor's threads are taken and the thread that
+    waits in `async_to_sync` for the coroutine making `call` is one of them, that thread (idle
+    until the coroutine is done) runs `call` instead, as it runs thread-sensitive calls."""
+    executor = _default_executor(loop)
+    load = call._inbox.default_pool_load
+    if not load.enter(_size_of_default(executor)):
+        lane = call.caller_lane
+        if lane is not None and lane.worker_of is load and lane.post(call.run):
+            return
+        load.enter()
+    call._load = load
+    # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by
+    # its load, as the executor itself may be out of sight.
+    call._pool = load
+    if executor is not None:
+        _submit(executor, call)
         return
+    try:
+        loop.run_in_executor(None, call.run)
+    except BaseException:
+        call._leave_pool()
+        raise
+
+
+def _default_executor(loop: asyncio.AbstractEventLoop) -> Executor | None:
+    """`loop`'s default executor, created as asyncio creates it if it has none yet; or None if
+    it is out of sight (not an asyncio loop, e.g. uvloop's) or being shut down."""
+    if not hasattr(loop, "_default_executor") or getattr(loop, "_executor_shutdown_called", False):
+        return None
     executor: Executor | None = getattr(loop, "_default_executor")  # noqa: B009
     if executor is None:
         executor = ThreadPoolExecutor(thread_name_prefix="asyncio")
         loop.set_default_executor(executor)
-    send_to_executor(executor, call)
+    return executor
+
+
+def _size_of_default(executor: Executor | None) -> int | None:
+    """How many threads a loop's default executor has; None if it is not a thread pool."""
+    if executor is None:
+        # Out of sight: every event loop we know makes a `ThreadPoolExecutor()` of the default
+        # size. Should the user have set a larger one, calls only move to a waiting thread early.
+        return _DEFAULT_POOL_SIZE
+    if isinstance(executor, ThreadPoolExecutor):
+        size: int = getattr(executor, "_max_workers", 0)
+        return size
+    return None
+
+
+# The size `ThreadPoolExecutor()` chooses when given none (as documented; 3.13 counts only the CPUs
+# this process may use).
+_DEFAULT_POOL_SIZE = min(32, (getattr(os, "process_cpu_count", os.cpu_count)() or 1) + 4)
 
 
 def send_thread_sensitive(call: ThreadCall, single_thread_executor: Executor) -> None:
@@ -477,7 +623,11 @@ class LoopCall(_Call):
         self._awaitable = awaitable
         self._lane = lane
         self._context = context
-        self._parent = THREAD.call
+        thread = THREAD
+        parent = self._parent = thread.call
+        # What the lane's thread is while it waits (see `send_to_default_executor`).
+        lane.worker_of = thread.pool
+        lane.upstream = parent.caller_lane if parent is not None else None
         self._state = _PENDING
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None

@@ -81,6 +81,11 @@ class WorkQueue(Executor):
             self._items.put(item)
         return True
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the lane accepts work (a borrowed lane: whether its thread is serving it)."""
+        return self._open_count > 0
+
     def wake(self) -> None:
         """Make the serving thread re-check whether it is done."""
         self._items.put(_nothing)
@@ -190,6 +195,10 @@ class BorrowedLane(WorkQueue):
     def __init__(self) -> None:
         super().__init__()
         self._thread = threading.current_thread()
+        # Set by the async_to_sync call that borrows the thread: the pool the thread is a worker
+        # of, if any, and the lane of the coroutine that waits for what the thread runs.
+        self.worker_of: object | None = None
+        self.upstream: BorrowedLane | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} for {self._thread.name!r}>"

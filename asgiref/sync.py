@@ -261,7 +261,10 @@ class SyncToAsync(Generic[_P, _R]):
     `thread_sensitive=True` (the default) runs it on the thread of its sync world: the sync thread
     that called `async_to_sync` further out, if any; else the thread of the outermost
     `ThreadSensitiveContext`; else `single_thread_executor`, one process-wide thread.
-    `thread_sensitive=False` runs it on `executor`, or on the running loop's default executor.
+    `thread_sensitive=False` runs it on `executor`, or on the running loop's default executor
+    (unless all of that executor's threads are taken and one of them waits in `async_to_sync` for
+    the calling coroutine: that thread then runs it, where asgiref would deadlock). An explicit
+    `executor` is used as given: its size bounds how deeply such calls can nest.
     `context` runs it in that context instead of a copy of the caller's (its changes stay there).
     """
 

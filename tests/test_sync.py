@@ -19,7 +19,7 @@ import threading
 import traceback
 import types
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -467,6 +467,116 @@ def test_thread_sensitive_false_uses_the_given_executor_or_the_default_one() -> 
         custom, default = asyncio.run(main())
     assert custom.startswith("custom")
     assert default.startswith("asyncio")
+
+
+def _nested_non_sensitive_calls(
+    depth: int, executor: ThreadPoolExecutor | None = None
+) -> Callable[[], Coroutine[Any, Any, list[threading.Thread]]]:
+    """A chain of `depth` non-thread-sensitive calls, each made from a coroutine that the previous
+    one runs through async_to_sync; it returns the threads that ran them, outermost first."""
+
+    async def level(remaining: int) -> list[threading.Thread]:
+        def sync_part() -> list[threading.Thread]:
+            here = threading.current_thread()
+            if remaining == 1:
+                return [here]
+            return [here, *async_to_sync(level)(remaining - 1)]
+
+        threads: list[threading.Thread] = await sync_to_async(
+            sync_part, thread_sensitive=False, executor=executor
+        )()
+        return threads
+
+    return lambda: level(depth)
+
+
+def test_nested_non_sensitive_calls_finish_when_they_take_every_default_executor_thread() -> None:
+    # Two chains of depth 3 on a 2-thread default executor: both threads wait in async_to_sync
+    # for coroutines whose own calls find no free thread. Each such call runs on the thread that
+    # waits for it (and that, in asgiref 3.13.0, would wait for ever).
+    async def main() -> list[list[threading.Thread]]:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(2, thread_name_prefix="small")
+        )
+        chain = _nested_non_sensitive_calls(3)
+        return list(await asyncio.gather(chain(), chain()))
+
+    first, second = asyncio.run(main())
+    for threads in (first, second):
+        assert len(threads) == 3
+        assert all(thread.name.startswith("small") for thread in threads)
+        assert len(set(threads)) == 1  # the outer call's worker ran the two nested calls
+    assert first[0] is not second[0]
+
+
+def test_non_sensitive_calls_spread_over_the_default_executor_while_it_has_room() -> None:
+    both_running = threading.Barrier(2, timeout=10)
+
+    def meet() -> threading.Thread:
+        both_running.wait()  # breaks (raises) unless both calls run at once, on two threads
+        return threading.current_thread()
+
+    async def two_at_once() -> list[threading.Thread]:
+        call = sync_to_async(meet, thread_sensitive=False)
+        return list(await asyncio.gather(call(), call()))
+
+    def outer() -> tuple[threading.Thread, list[threading.Thread]]:
+        return threading.current_thread(), async_to_sync(two_at_once)()
+
+    async def main() -> tuple[threading.Thread, list[threading.Thread]]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(4))
+        return await sync_to_async(outer, thread_sensitive=False)()
+
+    waiting, ran_on = asyncio.run(main())
+    assert len({waiting, *ran_on}) == 3
+
+
+def test_an_explicit_executor_is_used_as_given_and_a_hopeless_wait_is_reported() -> None:
+    # With an explicit executor, its size is the user's bound: the nested call is not moved to
+    # the waiting thread. That thread being the executor's only one, the call could never run:
+    # a RuntimeWarning says so (raised here, as the test suite turns warnings into errors).
+    with ThreadPoolExecutor(1, thread_name_prefix="explicit") as executor:
+        chain = _nested_non_sensitive_calls(2, executor)
+        with pytest.raises(RuntimeWarning, match="can never run on") as raised:
+            asyncio.run(chain())
+    message = str(raised.value)
+    assert "every one of its 1 threads is a sync function waiting in async_to_sync" in message
+    assert "give it more threads, or leave `executor` unset" in message
+
+
+def test_the_hopeless_wait_warning_points_at_the_call_and_the_caller_can_still_give_up() -> None:
+    with ThreadPoolExecutor(1) as executor:
+
+        async def inner() -> str:
+            # Given up after a while, as a timeout would (asyncio.wait_for on 3.11 runs the call
+            # in a task of its own, where no frame of this function is the warning's caller).
+            this_task = asyncio.current_task()
+            assert this_task is not None
+            asyncio.get_running_loop().call_later(0.2, this_task.cancel)
+            try:
+                await sync_to_async(lambda: "ran", thread_sensitive=False, executor=executor)()
+            except asyncio.CancelledError:
+                return "gave up"
+            return "ran"
+
+        def outer() -> str:
+            return async_to_sync(inner)()
+
+        async def main() -> str:
+            return await sync_to_async(outer, thread_sensitive=False, executor=executor)()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert asyncio.run(main()) == "gave up"
+    assert [warning.category for warning in caught] == [RuntimeWarning]
+    assert caught[0].filename == __file__
+
+
+def test_an_explicit_executor_with_room_for_the_nesting_runs_every_call_on_its_threads() -> None:
+    with ThreadPoolExecutor(3, thread_name_prefix="roomy") as executor:
+        threads = asyncio.run(_nested_non_sensitive_calls(3, executor)())
+    assert [thread.name.startswith("roomy") for thread in threads] == [True] * 3
+    assert len(set(threads)) == 3
 
 
 def test_single_thread_executor_can_be_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
