@@ -24,14 +24,14 @@ executor from code the executor is itself running (`asyncio.run` inside a thread
 function) could never run: it raises at once, as asgiref does (`ON_SINGLE_THREAD`).
 
 Where a non-thread-sensitive call goes: to the `executor` given, else to the loop's default
-executor, except when that could never end (`send_to_default_executor`). A thread of that executor
-whose function waits in `async_to_sync` still holds the thread; with enough such chains, every
-thread waits for a coroutine whose own call waits for a thread. So once the executor holds as many
-of the loop's calls as it has threads (`PoolLoad`), a call made from a coroutine that one of its
-threads waits for goes to that thread's lane, which it serves while it waits, as thread-sensitive
-calls do. Each borrowed lane knows which pool its thread works for (`BorrowedLane.worker_of`)
-and the lane waiting above it (`upstream`), which is also how a hopeless wait on an explicit
-executor is seen and reported.
+executor, except when that might never end (`send_to_default_executor`). A thread of that
+executor whose function waits in `async_to_sync` still holds the thread; with enough such chains,
+every thread waits for a coroutine whose own call waits for a thread. So once the executor holds
+as many of the loop's calls as it has threads (`PoolLoad`), a call made from a coroutine that one
+of its threads waits for is also posted to that thread's lane, which it serves while it waits, as
+thread-sensitive calls are; whichever thread takes the call first runs it. Each borrowed lane
+knows which pool its thread works for (`BorrowedLane.worker_of`) and the lane waiting above it
+(`upstream`), which is also how a hopeless wait on an explicit executor is seen and reported.
 
 Context. Each call runs in a copy of the caller's context (or in the context the user gave). When
 it is over, every variable whose value differs is set in the caller's context (`carry_back`), so
@@ -268,7 +268,6 @@ class ThreadCall(_Call):
         "_inbox",
         "_inner",
         "_kwargs",
-        "_load",
         "_lock",
         "_pool",
         "_state",
@@ -306,15 +305,14 @@ class ThreadCall(_Call):
         # The pool the call is sent to, if any (see `_ThreadState.pool`): the thread that runs it
         # is then one of that pool's workers, which the call holds until it returns.
         self._pool: object | None = None
-        # The default executor's load this call counts in, if it does (see `PoolLoad`).
-        self._load: PoolLoad | None = None
 
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
         with self._lock:
-            if self._state is _ABANDONED:
-                self._drop_request()
-                self._leave_pool()
+            if self._state is not _POSTED:
+                # Given up by its awaiter, or (offered to two threads) taken by the other one.
+                if self._state is _ABANDONED:
+                    self._drop_request()
                 return
             self._state = _RUNNING
         state = THREAD
@@ -333,7 +331,6 @@ class ThreadCall(_Call):
             state.call = outer_call
             state.pool = outer_pool
             self._drop_request()
-            self._leave_pool()
         self._inbox.deliver(self)
 
     def _call_in_context(self) -> Any:
@@ -362,15 +359,9 @@ class ThreadCall(_Call):
         self._fn = self._args = self._kwargs = self._exception = None  # type: ignore[assignment]
         self._context = None  # type: ignore[assignment]
 
-    def _leave_pool(self) -> None:
-        load, self._load = self._load, None
-        if load is not None:
-            load.leave()
-
-    def notice_executor_done(self, future: Future[Any]) -> None:
+    def notice_executor_done(self, future: Future[Any] | asyncio.Future[Any]) -> None:
         """Done-callback on an executor's future: the executor may drop the call unrun."""
         if future.cancelled() and self._state is _POSTED:
-            self._leave_pool()
             self._error = RuntimeError(
                 "the executor cancelled this sync_to_async call before running it "
                 "(was it shut down with cancel_futures=True?)"
@@ -464,6 +455,28 @@ class PoolLoad:
         with self._lock:
             self._count -= 1
 
+    def leave_if_dropped(self, future: Future[Any] | asyncio.Future[Any]) -> None:
+        """Done-callback: uncount a call the executor dropped unrun (shut down with
+        `cancel_futures=True`)."""
+        if future.cancelled():
+            self.leave()
+
+
+class _CountedRun:
+    """The work item a default executor gets for a counted call: run it, then uncount it."""
+
+    __slots__ = ("call", "load")
+
+    def __init__(self, call: ThreadCall, load: PoolLoad) -> None:
+        self.call = call
+        self.load = load
+
+    def __call__(self) -> None:
+        try:
+            self.call.run()
+        finally:
+            self.load.leave()
+
 
 def send_to_executor(executor: Executor, call: ThreadCall) -> None:
     """Run `call` on `executor`; lanes and worker pools take it directly, other executors
@@ -485,16 +498,7 @@ def send_to_executor(executor: Executor, call: ThreadCall) -> None:
                 RuntimeWarning,
                 stacklevel=3,
             )
-    _submit(executor, call)
-
-
-def _submit(executor: Executor, call: ThreadCall) -> None:
-    try:
-        future = executor.submit(call.run)
-    except BaseException:
-        call._leave_pool()
-        raise
-    future.add_done_callback(call.notice_executor_done)
+    executor.submit(call.run).add_done_callback(call.notice_executor_done)
 
 
 def _workers_waiting_on_caller(executor: Executor, call: ThreadCall) -> int:
@@ -512,28 +516,33 @@ def _workers_waiting_on_caller(executor: Executor, call: ThreadCall) -> int:
 
 def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) -> None:
     """Run `call` on `loop`'s default executor, as `loop.run_in_executor(None, ...)` would, except
-    when that could never end: if all of the executor's threads are taken and the thread that
+    when that might never end: if all of the executor's threads are taken and the thread that
     waits in `async_to_sync` for the coroutine making `call` is one of them, that thread (idle
-    until the coroutine is done) runs `call` instead, as it runs thread-sensitive calls."""
+    until the coroutine is done) is offered the call too, as it is offered thread-sensitive calls.
+    Whichever of the two takes it first runs it: the waiting thread at once, unless it is running
+    an earlier such call, which may itself be waiting for this one to run on a freed thread."""
     executor = _default_executor(loop)
     load = call._inbox.default_pool_load
-    if not load.enter(_size_of_default(executor)):
-        lane = call.caller_lane
-        if lane is not None and lane.worker_of is load and lane.post(call.run):
-            return
-        load.enter()
-    call._load = load
-    # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by
-    # its load, as the executor itself may be out of sight.
+    # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by its
+    # load, as the executor itself may be out of sight.
     call._pool = load
-    if executor is not None:
-        _submit(executor, call)
-        return
+    offered_to_lane = False
+    if not load.enter(_size_of_default(executor)):
+        load.enter()  # queued in the executor all the same
+        lane = call.caller_lane
+        offered_to_lane = lane is not None and lane.worker_of is load and lane.post(call.run)
+    item = _CountedRun(call, load)
+    future: Future[None] | asyncio.Future[None]
     try:
-        loop.run_in_executor(None, call.run)
+        future = executor.submit(item) if executor is not None else loop.run_in_executor(None, item)
     except BaseException:
-        call._leave_pool()
+        load.leave()
+        if offered_to_lane:
+            return
         raise
+    future.add_done_callback(load.leave_if_dropped)
+    if not offered_to_lane:
+        future.add_done_callback(call.notice_executor_done)
 
 
 def _default_executor(loop: asyncio.AbstractEventLoop) -> Executor | None:

@@ -470,15 +470,19 @@ def test_thread_sensitive_false_uses_the_given_executor_or_the_default_one() -> 
 
 
 def _nested_non_sensitive_calls(
-    depth: int, executor: ThreadPoolExecutor | None = None
+    depth: int,
+    executor: ThreadPoolExecutor | None = None,
+    innermost: Callable[[], object] = lambda: None,
 ) -> Callable[[], Coroutine[Any, Any, list[threading.Thread]]]:
     """A chain of `depth` non-thread-sensitive calls, each made from a coroutine that the previous
-    one runs through async_to_sync; it returns the threads that ran them, outermost first."""
+    one runs through async_to_sync, the last calling `innermost()`; it returns the threads that
+    ran them, outermost first."""
 
     async def level(remaining: int) -> list[threading.Thread]:
         def sync_part() -> list[threading.Thread]:
             here = threading.current_thread()
             if remaining == 1:
+                innermost()
                 return [here]
             return [here, *async_to_sync(level)(remaining - 1)]
 
@@ -491,14 +495,17 @@ def _nested_non_sensitive_calls(
 
 
 def test_nested_non_sensitive_calls_finish_when_they_take_every_default_executor_thread() -> None:
-    # Two chains of depth 3 on a 2-thread default executor: both threads wait in async_to_sync
-    # for coroutines whose own calls find no free thread. Each such call runs on the thread that
-    # waits for it (and that, in asgiref 3.13.0, would wait for ever).
+    # Two chains of depth 3 on a 2-thread default executor, whose innermost calls must run at the
+    # same time: both threads wait in async_to_sync for coroutines whose own calls find no free
+    # thread. Each such call runs on the thread that waits for it (and that, in asgiref 3.13.0,
+    # would wait for ever).
+    both_innermost = threading.Barrier(2, timeout=10)
+
     async def main() -> list[list[threading.Thread]]:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(2, thread_name_prefix="small")
         )
-        chain = _nested_non_sensitive_calls(3)
+        chain = _nested_non_sensitive_calls(3, innermost=both_innermost.wait)
         return list(await asyncio.gather(chain(), chain()))
 
     first, second = asyncio.run(main())
@@ -507,6 +514,52 @@ def test_nested_non_sensitive_calls_finish_when_they_take_every_default_executor
         assert all(thread.name.startswith("small") for thread in threads)
         assert len(set(threads)) == 1  # the outer call's worker ran the two nested calls
     assert first[0] is not second[0]
+
+
+def test_a_call_moved_to_a_waiting_thread_can_wait_for_one_that_a_freed_thread_runs() -> None:
+    # The executor's two threads are taken (one by `outer`, which waits in async_to_sync, one by
+    # `occupy`), so both calls of `produce_and_consume` are offered to `outer`'s thread, and stay
+    # queued in the executor too. `consume` blocks until `produce` has run: if the waiting thread
+    # takes `consume`, the thread `occupy` frees runs `produce`. (Were the waiting thread their
+    # only place, `produce` would wait behind `consume` for ever, where asgiref 3.13.0 finishes.)
+    release_occupier = threading.Event()
+    produced = threading.Event()
+
+    def occupy() -> str:
+        assert release_occupier.wait(10)
+        return "occupied"
+
+    def consume() -> threading.Thread:
+        assert produced.wait(10), "produce never ran"
+        return threading.current_thread()
+
+    def produce() -> threading.Thread:
+        produced.set()
+        return threading.current_thread()
+
+    async def let_the_occupier_go() -> None:
+        release_occupier.set()  # after both calls above were sent: tasks start in order
+
+    async def produce_and_consume() -> list[Any]:
+        call_consume = sync_to_async(consume, thread_sensitive=False)
+        call_produce = sync_to_async(produce, thread_sensitive=False)
+        return list(await asyncio.gather(call_consume(), call_produce(), let_the_occupier_go()))
+
+    def outer() -> tuple[threading.Thread, list[Any]]:
+        return threading.current_thread(), async_to_sync(produce_and_consume)()
+
+    async def main() -> list[Any]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        call_occupy = sync_to_async(occupy, thread_sensitive=False)
+        call_outer = sync_to_async(outer, thread_sensitive=False)
+        return list(await asyncio.gather(call_occupy(), call_outer()))
+
+    occupied, (waiting, (consumed_on, produced_on, _)) = asyncio.run(main())
+    assert occupied == "occupied"
+    # Which of the two calls the waiting thread takes first is a race with the freed thread;
+    # either way, the other thread runs the other call.
+    assert waiting in {consumed_on, produced_on}
+    assert consumed_on is not produced_on
 
 
 def test_non_sensitive_calls_spread_over_the_default_executor_while_it_has_room() -> None:

@@ -17,7 +17,7 @@ Scenarios:
 * `wsgi_local`: `--calls` runs, `--concurrency` at a time: every other one a request through
   `WsgiToAsgi` behind an async middleware, where both keep the request's id in one `Local` and
   bridge back and forth meanwhile (every read must see its own request's value), and between
-  them chains as above (mixed, no fates).
+  them chains as above (with `--sensitivity`, no fates).
 
 `--loop uvloop` runs them on uvloop's event loop (whose default executor is out of asgiref's
 sight). Every loop is bounded: by the count of calls and by `--deadline` seconds.
@@ -300,7 +300,7 @@ def wsgi_local_scenario(args: argparse.Namespace) -> dict[str, Any]:
         return run
 
     # Requests, with bridge chains (without a Local) between them on the same loop.
-    plans = plan_chains(args.seed, args.calls // 2, "mixed", fates=False)
+    plans = plan_chains(args.seed, args.calls // 2, args.sensitivity, fates=False)
     runs = []
     for number in range(args.calls):
         if number % 2:
