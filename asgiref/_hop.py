@@ -360,7 +360,8 @@ class ThreadCall(_Call):
         self._context = None  # type: ignore[assignment]
 
     def notice_executor_done(self, future: Future[Any] | asyncio.Future[Any]) -> None:
-        """Done-callback on an executor's future: the executor may drop the call unrun."""
+        """Done-callback on an executor's future: the executor may drop the call unrun (when
+        shut down with `cancel_futures=True`)."""
         if future.cancelled() and self._state is _POSTED:
             self._error = RuntimeError(
                 "the executor cancelled this sync_to_async call before running it "
@@ -455,27 +456,32 @@ class PoolLoad:
         with self._lock:
             self._count -= 1
 
-    def leave_if_dropped(self, future: Future[Any] | asyncio.Future[Any]) -> None:
-        """Done-callback: uncount a call the executor dropped unrun (shut down with
-        `cancel_futures=True`)."""
-        if future.cancelled():
-            self.leave()
-
 
 class _CountedRun:
-    """The work item a default executor gets for a counted call: run it, then uncount it."""
+    """The work item a default executor gets for a call counted in `load`: run the call (unless
+    another thread took it first), then uncount it."""
 
-    __slots__ = ("call", "load")
+    __slots__ = ("call", "load", "offered_to_lane")
 
-    def __init__(self, call: ThreadCall, load: PoolLoad) -> None:
+    def __init__(self, call: ThreadCall, load: PoolLoad, offered_to_lane: bool) -> None:
         self.call = call
         self.load = load
+        # Also posted to a waiting thread's lane, which runs it if the executor never does.
+        self.offered_to_lane = offered_to_lane
 
     def __call__(self) -> None:
         try:
             self.call.run()
         finally:
             self.load.leave()
+
+    def notice_done(self, future: Future[Any] | asyncio.Future[Any]) -> None:
+        """Done-callback: the executor may drop the item unrun (when shut down with
+        `cancel_futures=True`): uncount it, and fail the call unless the lane has it too."""
+        if future.cancelled():
+            self.load.leave()
+            if not self.offered_to_lane:
+                self.call.notice_executor_done(future)
 
 
 def send_to_executor(executor: Executor, call: ThreadCall) -> None:
@@ -531,7 +537,7 @@ def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) 
         load.enter()  # queued in the executor all the same
         lane = call.caller_lane
         offered_to_lane = lane is not None and lane.worker_of is load and lane.post(call.run)
-    item = _CountedRun(call, load)
+    item = _CountedRun(call, load, offered_to_lane)
     future: Future[None] | asyncio.Future[None]
     try:
         future = executor.submit(item) if executor is not None else loop.run_in_executor(None, item)
@@ -540,9 +546,7 @@ def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) 
         if offered_to_lane:
             return
         raise
-    future.add_done_callback(load.leave_if_dropped)
-    if not offered_to_lane:
-        future.add_done_callback(call.notice_executor_done)
+    future.add_done_callback(item.notice_done)
 
 
 def _default_executor(loop: asyncio.AbstractEventLoop) -> Executor | None:

@@ -562,6 +562,29 @@ def test_a_call_moved_to_a_waiting_thread_can_wait_for_one_that_a_freed_thread_r
     assert consumed_on is not produced_on
 
 
+def test_a_call_the_default_executor_drops_unrun_fails_instead_of_hanging() -> None:
+    release = threading.Event()
+
+    async def main() -> tuple[bool, BaseException | None]:
+        executor = ThreadPoolExecutor(1)
+        asyncio.get_running_loop().set_default_executor(executor)
+        occupying = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=False)(10))
+        queued = asyncio.ensure_future(sync_to_async(lambda: "ran", thread_sensitive=False)())
+        await asyncio.sleep(0)  # both calls are sent: the second waits for the only thread
+        executor.shutdown(wait=False, cancel_futures=True)
+        release.set()
+        dropped = (await asyncio.gather(queued, return_exceptions=True))[0]
+        return await occupying, dropped if isinstance(dropped, BaseException) else None
+
+    released, dropped = asyncio.run(main())
+    assert released is True
+    assert isinstance(dropped, RuntimeError)
+    assert str(dropped) == (
+        "the executor cancelled this sync_to_async call before running it "
+        "(was it shut down with cancel_futures=True?)"
+    )
+
+
 def test_non_sensitive_calls_spread_over_the_default_executor_while_it_has_room() -> None:
     both_running = threading.Barrier(2, timeout=10)
 
