@@ -64,6 +64,7 @@ from typing import Any, Protocol
 from ._flow import ACTING_FOR, current_flow
 from ._lanes import BorrowedLane, WorkQueue
 from ._loops import finish_loop
+from ._threads import FORKS
 from ._workers import WorkerPool
 
 # How often a sync thread waiting on an event loop it does not own checks that the loop still runs.
@@ -712,7 +713,8 @@ class LoopCall(_Call):
         """The body of the new loop's thread: run the coroutine, then end the loop as
         `asyncio.run` does, and only then let the waiting sync thread go."""
         loop = self.loop
-        asyncio.set_event_loop(loop)
+        # Not made the thread's current loop (`asyncio.set_event_loop` goes through the policy
+        # system 3.14 deprecates): nothing runs on this thread but inside the loop.
         try:
             self._start()
             if self._task is not None:
@@ -722,7 +724,6 @@ class LoopCall(_Call):
                     loop.run_until_complete(self._task)
             finish_loop(loop)
         finally:
-            asyncio.set_event_loop(None)
             loop.close()
             self._conclude()
 
@@ -834,5 +835,4 @@ def _forget_thread_state_after_fork() -> None:
     THREAD.call = None
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_thread_state_after_fork)
+FORKS.on_fork(_forget_thread_state_after_fork)

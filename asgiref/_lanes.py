@@ -20,7 +20,7 @@ Guarantees:
   no error handling of its own to get wrong. It drops each item once run, so an item (and the
   context it holds) is never kept alive by an idle thread.
 * Every thread started here has an owner that ends it: a `ThreadLane` is closed by whoever created
-  it, and at interpreter exit every lane still open is closed (`LANES.close_all`) before Python
+  it, and at interpreter exit every lane still open is closed (see `_threads`) before Python
   waits for its non-daemon threads, as `concurrent.futures` does for its workers; a lane's thread
   exits once its queue is drained. After `os.fork()`, a lane inherited from the parent starts a
   new thread in the child on its next item (the parent's thread does not exist there).
@@ -28,14 +28,13 @@ Guarantees:
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
-import time
-import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
+
+from ._threads import FORKS, OWNERS
 
 WorkItem = Callable[[], None]
 
@@ -48,20 +47,6 @@ def _nothing() -> None:
 
 def _always() -> bool:
     return True
-
-
-class _ForkCounter:
-    """How many times this process has been forked off (in the child) since asgiref was
-    imported: a lane made in an earlier generation has no thread in this process."""
-
-    def __init__(self) -> None:
-        self.generation = 0
-
-    def count(self) -> None:
-        self.generation += 1
-
-
-_FORKS = _ForkCounter()
 
 
 class WorkQueue(Executor):
@@ -243,17 +228,16 @@ class ThreadLane(WorkQueue):
     """A lane with a dedicated thread, started on the first item and ended by `close()`.
 
     The thread is not a daemon: like asgiref's executor threads, a function still running at
-    interpreter exit is waited for (after `LANES.close_all` has told every idle lane to stop)."""
+    interpreter exit is waited for (after `_threads` has told every idle lane to stop)."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self._name = name
         self._thread: threading.Thread | None = None
-        self._generation = _FORKS.generation
+        self._generation = FORKS.generation
         self._closing = False
         self._on_exit: Callable[[], None] | None = None
         self._open()  # an owned lane accepts work from birth until it is closed
-        LANES.add(self)
 
     def __repr__(self) -> str:
         return f"<ThreadLane {self._name!r}>"
@@ -267,7 +251,7 @@ class ThreadLane(WorkQueue):
         with self._lock:
             if not self._open_count:
                 return False
-            if self._thread is None or self._generation != _FORKS.generation:
+            if self._thread is None or self._generation != FORKS.generation:
                 self._start_thread_locked()
             self._items.put(item)
         return True
@@ -275,7 +259,7 @@ class ThreadLane(WorkQueue):
     def start(self) -> None:
         """Start the lane's thread now, ahead of its first item."""
         with self._lock:
-            if self._thread is None or self._generation != _FORKS.generation:
+            if self._thread is None or self._generation != FORKS.generation:
                 self._start_thread_locked()
 
     def rename(self, name: str) -> None:
@@ -284,11 +268,12 @@ class ThreadLane(WorkQueue):
             self._thread.name = name
 
     def _start_thread_locked(self) -> None:
-        if self._generation != _FORKS.generation:
+        if self._generation != FORKS.generation:
             # Inherited through fork: the parent's thread and queued items do not exist here.
-            self._generation = _FORKS.generation
+            self._generation = FORKS.generation
             self._items = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=self._name)
+        OWNERS.add(self)
         self._thread.start()
 
     def close(self, on_exit: Callable[[], None] | None = None) -> None:
@@ -297,7 +282,7 @@ class ThreadLane(WorkQueue):
         self._on_exit = on_exit
         self._closing = True
         with self._lock:
-            started = self._thread is not None and self._generation == _FORKS.generation
+            started = self._thread is not None and self._generation == FORKS.generation
         if started:
             self.wake()
         elif on_exit is not None:
@@ -317,47 +302,18 @@ class ThreadLane(WorkQueue):
     def _is_closing(self) -> bool:
         return self._closing
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's thread is gone; the next item starts a new one."""
+        self._lock = threading.Lock()
+
     def _run(self) -> None:
         try:
             self._serve(self._is_closing)
         finally:
-            LANES.discard(self)
+            OWNERS.discard(self)
             on_exit = self._on_exit
             if on_exit is not None:
                 on_exit()
-
-
-class _LaneRegistry:
-    """Every `ThreadLane` not yet closed, so that interpreter exit can close them."""
-
-    def __init__(self) -> None:
-        self._lanes: weakref.WeakSet[ThreadLane] = weakref.WeakSet()
-        self._lock = threading.Lock()
-
-    def add(self, lane: ThreadLane) -> None:
-        with self._lock:
-            self._lanes.add(lane)
-
-    def discard(self, lane: ThreadLane) -> None:
-        with self._lock:
-            self._lanes.discard(lane)
-
-    def close_all(self, timeout: float = 5.0) -> None:
-        """Close every lane and wait, a bounded time, for the idle ones to finish; a lane still
-        running a function is then waited for by Python itself (its thread is not a daemon)."""
-        with self._lock:
-            lanes = list(self._lanes)
-        deadline = time.monotonic() + timeout
-        for lane in lanes:
-            lane.close()
-        for lane in lanes:
-            lane.join(max(0.0, deadline - time.monotonic()))
-
-    def forget_after_fork(self) -> None:
-        self._lock = threading.Lock()
-
-
-LANES = _LaneRegistry()
 
 
 class _SpareLane:
@@ -381,7 +337,7 @@ class _SpareLane:
         spare, once `first` is done)."""
         with self._lock:
             lane, self._spare = self._spare, None
-        if lane is None or lane._generation != _FORKS.generation:
+        if lane is None or lane._generation != FORKS.generation:
             lane = ThreadLane(name)
         else:
             lane.rename(name)
@@ -467,21 +423,5 @@ class _MainLaneDoor(WorkQueue):
 MAIN_LANE_DOOR = _MainLaneDoor()
 
 
-def _at_exit(close: Callable[[], None]) -> None:
-    """Run `close` at interpreter exit before Python joins non-daemon threads (the hook
-    `concurrent.futures` uses), or as a plain atexit hook where that hook does not exist."""
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        register(close)
-    else:  # pragma: no cover - every supported CPython has the hook
-        import atexit
-
-        atexit.register(close)
-
-
-_at_exit(LANES.close_all)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_FORKS.count)
-    os.register_at_fork(after_in_child=LANES.forget_after_fork)
-    os.register_at_fork(after_in_child=PROCESS_LANE.forget_after_fork)
-    os.register_at_fork(after_in_child=SPARE_LANE.forget_after_fork)
+FORKS.on_fork(PROCESS_LANE.forget_after_fork)
+FORKS.on_fork(SPARE_LANE.forget_after_fork)

@@ -10,100 +10,73 @@ so nothing bound to one call's loop (tasks, locks, clients) survives into the ne
 
 `LoopThread` is the other kind: an event loop that lives on a thread of its own until its owner
 closes it (`AsgiToWsgi` runs every request of one adapter on one). It ends when its owner closes
-it or drops it, and at interpreter exit. After `os.fork()` the child has none of the parent's
-threads: loops inherited from the parent are dropped (never closed, their threads are gone).
+it or drops it, and at interpreter exit (see `_threads`). After `os.fork()` the child has none of
+the parent's threads: loops inherited from the parent are dropped (never closed, their threads
+are gone).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import os
 import threading
-import time
 import weakref
 
-_fork_generation = 0
+from ._threads import FORKS, SERVING_OWNERS
 
-
-class _Registry:
-    """Every loop thread still running in this process, so exit and fork can deal with them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[threading.Thread, StopSwitch] = {}
-        # Loops inherited through fork: unusable, and not closeable since their thread is gone.
-        # Kept referenced so that their finalizers do not complain about unclosed loops.
-        self._orphans: list[asyncio.AbstractEventLoop] = []
-
-    def add(self, thread: threading.Thread, switch: StopSwitch) -> None:
-        with self._lock:
-            self._running[thread] = switch
-
-    def discard(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._running.pop(thread, None)
-
-    def threads(self) -> list[threading.Thread]:
-        with self._lock:
-            return list(self._running)
-
-    def close_all(self, timeout: float = 5.0) -> None:
-        """At interpreter exit: stop every loop and wait, a bounded time, for its thread."""
-        with self._lock:
-            running = list(self._running.items())
-        deadline = time.monotonic() + timeout
-        for _thread, switch in running:
-            switch.flip()
-        for thread, _switch in running:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def forget_after_fork(self) -> None:
-        global _fork_generation
-        _fork_generation += 1
-        self._lock = threading.Lock()
-        self._orphans.extend(switch.loop for switch in self._running.values())
-        self._running = {}
-
-
-REGISTRY = _Registry()
+# Loops inherited through fork: unusable, and not closeable since their thread is gone. Kept
+# referenced so that their finalizers do not complain about unclosed loops.
+_INHERITED_LOOPS: list[asyncio.AbstractEventLoop] = []
 
 
 class StopSwitch:
     """Stops one loop thread's loop, once, however many ask: its owner (or the owner's
     finalizer) and the exit hook may both do so, and a second `loop.stop()` arriving while the
-    thread winds the loop down would cut that short."""
+    thread winds the loop down would cut that short. It is what `_threads` knows the loop thread
+    by (its `Owner`): the thread holds it until it ends."""
 
-    __slots__ = ("_flipped", "_generation", "_lock", "loop")
+    __slots__ = ("__weakref__", "_flipped", "_generation", "_lock", "loop", "thread")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         self.loop = loop
-        self._generation = _fork_generation
+        self._generation = FORKS.generation
         self._lock = threading.Lock()
         self._flipped = False
+        self.thread = threading.Thread(target=_run_until_stopped, args=(self,), name=name)
+        self.thread.daemon = True
 
     def flip(self) -> None:
         with self._lock:
-            if self._flipped or self._generation != _fork_generation:
+            if self._flipped or self._generation != FORKS.generation:
                 return  # already stopping, or inherited through fork (its thread is gone)
             self._flipped = True
         with contextlib.suppress(RuntimeError):  # already closed
             self.loop.call_soon_threadsafe(self.loop.stop)
 
+    close = flip
 
-def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    def join(self, timeout: float | None = None) -> None:
+        if self._generation == FORKS.generation and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        _INHERITED_LOOPS.append(self.loop)
+
+
+def _run_until_stopped(switch: StopSwitch) -> None:
     """The body of a loop thread. It holds no reference to the `LoopThread` that owns it."""
-    asyncio.set_event_loop(loop)
+    loop = switch.loop
+    # No `asyncio.set_event_loop`: code on this thread only ever runs inside the loop, where
+    # `get_running_loop` finds it, and the call goes through the policy system 3.14 deprecates.
     try:
         loop.run_forever()
     finally:
         try:
             finish_loop(loop)
         finally:
-            asyncio.set_event_loop(None)
             loop.close()
-            REGISTRY.discard(threading.current_thread())
+            SERVING_OWNERS.discard(switch)
 
 
 def finish_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -140,12 +113,10 @@ class LoopThread:
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
-        self._generation = _fork_generation
-        self._thread = threading.Thread(
-            target=_run_until_stopped, args=(self.loop,), name=name, daemon=True
-        )
-        switch = StopSwitch(self.loop)
-        REGISTRY.add(self._thread, switch)
+        self._generation = FORKS.generation
+        switch = StopSwitch(self.loop, name)
+        self._thread = switch.thread
+        SERVING_OWNERS.add(switch)
         self._thread.start()
         # Dropping the owner (e.g. when the thread-local holding it goes with its thread) stops
         # the loop; the loop thread then winds down by itself.
@@ -161,15 +132,10 @@ class LoopThread:
     @property
     def usable(self) -> bool:
         """Whether the loop still accepts work (not closed, and not inherited through fork)."""
-        return self._generation == _fork_generation and not self.loop.is_closed()
+        return self._generation == FORKS.generation and not self.loop.is_closed()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop the loop (cancelling what runs on it) and wait for its thread to finish."""
         self._finalizer()
-        if self._generation == _fork_generation and self._thread is not threading.current_thread():
+        if self._generation == FORKS.generation and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-
-
-atexit.register(REGISTRY.close_all)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=REGISTRY.forget_after_fork)

@@ -3,7 +3,8 @@
 Unlike a lane, whose one thread runs its items in order, a pool runs up to `max_workers` items at
 once. Threads start only when an item arrives and no worker is free, and retire after
 `idle_timeout` seconds without work, so an idle server holds no threads. The pool's owner (a
-`WsgiToAsgi`) closes it; its threads finish the items already accepted and exit.
+`WsgiToAsgi`) closes it; its threads finish the items already accepted and exit. At interpreter
+exit, and in a forked child, `_threads` deals with it as with every owner of threads.
 
 Why not `concurrent.futures.ThreadPoolExecutor`: its threads never retire, and at interpreter exit
 Python joins them without a time limit, so one stuck WSGI request would hang the process's exit.
@@ -17,6 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
+
+from ._threads import OWNERS
 
 WorkItem = Callable[[], None]
 
@@ -102,11 +105,20 @@ class WorkerPool(Executor):
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's workers, and the items they were to run, are gone."""
+        self._lock = threading.Lock()
+        self._work_arrived = threading.Condition(self._lock)
+        self._items.clear()
+        self._threads = set()
+        self._free = 0
+
     def _start_worker_locked(self) -> None:
         self._started += 1
         thread = threading.Thread(
             target=self._work, name=f"{self._name}-{self._started}", daemon=True
         )
+        OWNERS.add(self)
         self._threads.add(thread)
         self._free += 1
         thread.start()
