@@ -62,10 +62,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ._flow import ACTING_FOR, current_flow
-from ._lanes import BorrowedLane, WorkQueue
+from ._lanes import BorrowedLane
 from ._loops import finish_loop
-from ._threads import FORKS
-from ._workers import WorkerPool
+from ._threads import FORKS, PostingExecutor
 
 # How often a sync thread waiting on an event loop it does not own checks that the loop still runs.
 LOOP_CHECK_INTERVAL = 0.2
@@ -489,7 +488,7 @@ def send_to_executor(executor: Executor, call: ThreadCall) -> None:
     """Run `call` on `executor`; lanes and worker pools take it directly, other executors
     through `submit`."""
     call._pool = executor
-    if isinstance(executor, (WorkQueue, WorkerPool)):
+    if isinstance(executor, PostingExecutor):
         if not executor.post(call.run):
             raise RuntimeError(f"{executor!r} has shut down and cannot run sync_to_async calls")
         return

@@ -31,14 +31,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
 
-from ._threads import FORKS, OWNERS
-
-WorkItem = Callable[[], None]
-
-_T = TypeVar("_T")
+from ._threads import FORKS, OWNERS, PostingExecutor, WorkItem
 
 
 def _nothing() -> None:
@@ -49,7 +43,7 @@ def _always() -> bool:
     return True
 
 
-class WorkQueue(Executor):
+class WorkQueue(PostingExecutor):
     """A FIFO of work items served by one thread at a time; the base of both kinds of lane."""
 
     def __init__(self) -> None:
@@ -165,13 +159,6 @@ class WorkQueue(Executor):
         """On the serving thread: end a `hold_open`, first running the work accepted meanwhile."""
         self._serve(_always)
 
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
-        """`Executor.submit`: run `fn(*args, **kwargs)` on the lane's thread."""
-        future: Future[_T] = Future()
-        if not self.post(FutureItem(future, fn, args, kwargs)):
-            raise RuntimeError(f"{self!r} is not accepting work: it has shut down")
-        return future
-
 
 class BorrowedLane(WorkQueue):
     """A lane served by the thread that made it, while that thread waits in `run_until`. It
@@ -192,36 +179,6 @@ class BorrowedLane(WorkQueue):
     def thread(self) -> threading.Thread:
         """The thread that serves this lane."""
         return self._thread
-
-
-class FutureItem:
-    """Adapts an `Executor.submit` call to a work item that reports through a `Future`."""
-
-    __slots__ = ("args", "fn", "future", "kwargs")
-
-    def __init__(
-        self,
-        future: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        self.future = future
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-
-    def __call__(self) -> None:
-        if not self.future.set_running_or_notify_cancel():
-            return
-        try:
-            result = self.fn(*self.args, **self.kwargs)
-        except BaseException as error:
-            self.future.set_exception(error)
-        else:
-            self.future.set_result(result)
-        finally:
-            del self.fn, self.args, self.kwargs
 
 
 class ThreadLane(WorkQueue):

@@ -32,7 +32,61 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from concurrent.futures import Executor, Future
+from typing import Any, Protocol, TypeVar
+
+_T = TypeVar("_T")
+
+# What every thread here runs: a call that carries its own outcome to whoever waits for it, and
+# never raises (so no serving loop has error handling of its own to get wrong).
+WorkItem = Callable[[], None]
+
+
+class PostingExecutor(Executor):
+    """The one way work reaches a thread this package owns: `post(item)` accepts a work item
+    (it will run) or refuses it at once (False), so no caller waits on a thread that is gone.
+    Lanes and worker pools are such executors; `submit` is `Executor`'s face on `post`."""
+
+    def post(self, item: WorkItem) -> bool:
+        """Queue `item` to run; return whether it was accepted."""
+        raise NotImplementedError
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        """`Executor.submit`: run `fn(*args, **kwargs)` on one of this executor's threads."""
+        future: Future[_T] = Future()
+        if not self.post(FutureItem(future, fn, args, kwargs)):
+            raise RuntimeError(f"{self!r} is not accepting work: it has shut down")
+        return future
+
+
+class FutureItem:
+    """Adapts an `Executor.submit` call to a work item that reports through a `Future`."""
+
+    __slots__ = ("args", "fn", "future", "kwargs")
+
+    def __init__(
+        self,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.future = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def __call__(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except BaseException as error:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(result)
+        finally:
+            del self.fn, self.args, self.kwargs
 
 
 class Owner(Protocol):

@@ -15,18 +15,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
 
-from ._threads import OWNERS
-
-WorkItem = Callable[[], None]
-
-_T = TypeVar("_T")
+from ._threads import OWNERS, PostingExecutor, WorkItem
 
 
-class WorkerPool(Executor):
+class WorkerPool(PostingExecutor):
     """Up to `max_workers` threads running work items from one FIFO."""
 
     def __init__(self, max_workers: int, name: str, idle_timeout: float = 30.0) -> None:
@@ -66,22 +59,6 @@ class WorkerPool(Executor):
                 # of requests wakes threads one after another instead of all fighting at once.
                 self._work_arrived.notify()
         return True
-
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
-        """`Executor.submit`, for code that wants a `Future`."""
-        future: Future[_T] = Future()
-
-        def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as error:
-                future.set_exception(error)
-
-        if not self.post(run):
-            raise RuntimeError(f"{self!r} is closed and accepts no more work")
-        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept no more work; the workers finish what was accepted, then exit."""

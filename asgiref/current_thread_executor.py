@@ -7,7 +7,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ._lanes import BorrowedLane, FutureItem
+from ._lanes import BorrowedLane
+from ._threads import FutureItem
 
 __all__ = ["CurrentThreadExecutor"]
 

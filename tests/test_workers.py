@@ -78,7 +78,7 @@ def test_closed_pool_refuses_work_and_finishes_what_it_accepted() -> None:
     pool.post(lambda: results.append(2))
     pool.close()
     assert not pool.post(lambda: results.append(3))
-    with pytest.raises(RuntimeError, match="closed and accepts no more work"):
+    with pytest.raises(RuntimeError, match="is not accepting work: it has shut down"):
         pool.submit(int)
     gate.set()
     assert pool.join(WAIT)
