@@ -56,12 +56,12 @@ import inspect
 import os
 import threading
 import warnings
-import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ._flow import ACTING_FOR, current_flow
+from ._inbox import INBOXES, PerLoop
 from ._lanes import BorrowedLane
 from ._loops import finish_loop
 from ._threads import FORKS, PostingExecutor
@@ -140,68 +140,6 @@ def _stop_iteration_refused(error: StopIteration) -> RuntimeError:
 
 
 # --- sync_to_async: a sync call on another thread ---------------------------------------------
-
-
-class Inbox:
-    """Finished calls on their way back to one event loop, delivered with one wake-up per batch.
-
-    Waking a loop from another thread (`call_soon_threadsafe`) costs a pipe write and a loop
-    iteration. When many calls finish together, as a `gather` of many `sync_to_async` calls does,
-    the first one wakes the loop and the others join its batch.
-    """
-
-    __slots__ = ("__weakref__", "_lock", "_pending", "default_pool_load", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._lock = threading.Lock()
-        self._pending: list[ThreadCall] | None = None
-        # The loop's calls on its default executor. Kept here, with the loop's other per-thread
-        # state: every call counted in it holds the inbox, so the count lives as long as it is
-        # not zero.
-        self.default_pool_load = PoolLoad()
-
-    def deliver(self, call: ThreadCall) -> None:
-        """From any thread: hand `call` back to the loop."""
-        with self._lock:
-            if self._pending is not None:
-                self._pending.append(call)
-                return
-            self._pending = [call]
-        try:
-            self.loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            self._take()
-
-    def _take(self) -> list[ThreadCall]:
-        with self._lock:
-            calls, self._pending = self._pending, None
-        return calls or []
-
-    def _drain(self) -> None:
-        for call in self._take():
-            call.finish()
-
-
-class _LoopThreadState(threading.local):
-    # The inbox of the loop this thread last ran calls for (a thread runs one loop at a time).
-    # Weakly: the calls in flight keep it, and its loop, alive; the thread must not keep a
-    # finished loop alive, and a new inbox is made once the old one is gone.
-    inbox: weakref.ref[Inbox] | None = None
-
-
-_LOOP_THREAD = _LoopThreadState()
-
-
-def inbox_of(loop: asyncio.AbstractEventLoop) -> Inbox:
-    """The inbox of `loop`; called on the loop's own thread."""
-    state = _LOOP_THREAD
-    known = state.inbox
-    inbox = known() if known is not None else None
-    if inbox is None or inbox.loop is not loop:
-        inbox = Inbox(loop)
-        state.inbox = weakref.ref(inbox)
-    return inbox
 
 
 class _Call:
@@ -290,7 +228,7 @@ class ThreadCall(_Call):
         self._args = args
         self._kwargs = kwargs
         self._context = context
-        self._inbox = inbox_of(loop)
+        self._inbox = INBOXES.of(loop)
         self._finished = False
         self._waiter: asyncio.Future[None] = loop.create_future()
         # Coroutines the function runs through async_to_sync, for handing a cancellation on.
@@ -369,8 +307,8 @@ class ThreadCall(_Call):
             )
             self._inbox.deliver(self)
 
-    def finish(self) -> None:
-        """On the loop: wake the awaiting task."""
+    def arrive(self) -> None:
+        """On the loop, through its inbox: wake the awaiting task."""
         self._finished = True
         if not self._waiter.done():
             self._waiter.set_result(None)
@@ -438,9 +376,10 @@ class PoolLoad:
     this count to see that coming.
     """
 
-    __slots__ = ("_count", "_lock")
+    __slots__ = ("__weakref__", "_count", "_lock", "loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self._count = 0
         self._lock = threading.Lock()
 
@@ -455,6 +394,11 @@ class PoolLoad:
     def leave(self) -> None:
         with self._lock:
             self._count -= 1
+
+
+# Kept per loop, as the default executor is: every call counted in a load holds it, so the count
+# lives as long as it is not zero.
+DEFAULT_POOL_LOADS = PerLoop(PoolLoad)
 
 
 class _CountedRun:
@@ -528,7 +472,7 @@ def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) 
     Whichever of the two takes it first runs it: the waiting thread at once, unless it is running
     an earlier such call, which may itself be waiting for this one to run on a freed thread."""
     executor = _default_executor(loop)
-    load = call._inbox.default_pool_load
+    load = DEFAULT_POOL_LOADS.of(loop)
     # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by its
     # load, as the executor itself may be out of sight.
     call._pool = load

@@ -14,8 +14,9 @@ still waiting for a thread to read its body then takes in no more of it than the
 
 Each end of a pipe belongs to one side: the thread side blocks (`put_blocking`, `get_blocking`),
 the loop side awaits (`put`, `get`). Wake-ups across the boundary are what streaming costs, so they
-are spent only when somebody waits: the thread wakes the loop with `call_soon_threadsafe` at most
-once per wait (items written meanwhile ride along), and the loop wakes the thread through its
+are spent only when somebody waits: the thread wakes the loop through the loop's inbox (see
+`_inbox`) at most once per wait (items written meanwhile ride along, and so do the pipes and calls
+of other requests arriving in the same batch), and the loop wakes the thread through its
 `ThreadWaiter`.
 
 A pipe ends in one of two ways. `close()` is the writer saying "no more": the reader gets what is
@@ -30,6 +31,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
+
+from ._inbox import INBOXES, Inbox
 
 _T = TypeVar("_T")
 
@@ -85,6 +88,7 @@ class Pipe(Generic[_T]):
     __slots__ = (
         "_aborted",
         "_closed",
+        "_inbox",
         "_items",
         "_limit",
         "_lock",
@@ -115,6 +119,8 @@ class Pipe(Generic[_T]):
         self._aborted: BaseException | None = None
         self._loop_waiter: asyncio.Future[None] | None = None
         self._wake_pending = False
+        # The loop's inbox, found when the loop side first waits (on the loop's thread).
+        self._inbox: Inbox | None = None
 
     # --- state, read under the lock --------------------------------------------------------
 
@@ -163,15 +169,14 @@ class Pipe(Generic[_T]):
             self._wake_loop_locked()
 
     def _wake_loop_locked(self) -> None:
-        if self._loop_waiter is None or self._wake_pending:
+        inbox = self._inbox
+        if self._loop_waiter is None or self._wake_pending or inbox is None:
             return
         self._wake_pending = True
-        try:
-            self._loop.call_soon_threadsafe(self._wake_loop)
-        except RuntimeError:  # the loop is closed: nobody will ever wait on that side again
-            self._wake_pending = False
+        inbox.deliver(self)  # a closed loop drops it: nobody will ever wait on that side again
 
-    def _wake_loop(self) -> None:
+    def arrive(self) -> None:
+        """On the loop, through its inbox: wake the loop side if it waits."""
         with self._lock:
             self._wake_pending = False
             waiter = self._loop_waiter
@@ -220,7 +225,7 @@ class Pipe(Generic[_T]):
             with self._lock:
                 if self._room_locked():
                     return
-                waiter = self._loop_waiter = self._loop.create_future()
+                waiter = self._new_loop_waiter_locked()
             await self._wait_on_loop(waiter)
 
     def put_nowait(self, item: _T, size: int) -> None:
@@ -240,10 +245,16 @@ class Pipe(Generic[_T]):
                     break
                 if self._closed:
                     return None
-                waiter = self._loop_waiter = self._loop.create_future()
+                waiter = self._new_loop_waiter_locked()
             await self._wait_on_loop(waiter)
         self._thread.wake()
         return item
+
+    def _new_loop_waiter_locked(self) -> asyncio.Future[None]:
+        if self._inbox is None:
+            self._inbox = INBOXES.of(self._loop)
+        waiter = self._loop_waiter = self._loop.create_future()
+        return waiter
 
     async def _wait_on_loop(self, waiter: asyncio.Future[None]) -> None:
         try:
