@@ -23,7 +23,7 @@ from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 # How long a blocked sync function waits to be released before it gives up.
 BLOCK = 1.5
 # How long the parent waits for a forked child's answer.
-CHILD_WAIT = 2.5
+CHILD_WAIT = 6.0
 
 
 def _bounded(fn: Callable[[], None], timeout: float = 3.0) -> bool:
