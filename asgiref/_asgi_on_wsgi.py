@@ -19,9 +19,16 @@ response message, serves its lane, exactly as a thread waiting in `async_to_sync
 
 The lane is held open for the whole request, also while the server writes a chunk to the socket,
 so thread-sensitive work never goes elsewhere mid-request; it is drained when the response closes.
-If the server closes the response early (the client went away), `send()` raises
-`ClientDisconnectedError` (an `OSError`, as ASGI 2.4 asks), `receive()` returns `http.disconnect`,
-and the app's task is waited for (and cancelled if it has not ended a few seconds later).
+
+A request's state is three machines (see `_wsgi_state`): the server's thread moves `_Server`, how
+far the server took the response; the loop moves `_App`, the response as the app's `send()` and
+`receive()` see it, and `_Body`, the request body `receive()` hands out. The client is gone once
+either side saw it leave: the loop when the body ends early (`_App.CLIENT_GONE`), the thread when
+the server closes the response early (`_Server.ABANDONED`); each side reads the other's machine
+for this only (both states are final). Then `send()` raises `ClientDisconnectedError` (an
+`OSError`, as ASGI 2.4 asks), `receive()` returns `http.disconnect` (as it does once the response
+is complete), and the app's task is waited for (and cancelled if it has not ended a few seconds
+later).
 """
 
 from __future__ import annotations
@@ -29,18 +36,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import enum
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import _lifespan
 from ._hop import LoopCall, LoopGoneError, run_on_loop
 from ._lanes import BorrowedLane
 from ._loops import LoopThread
+from ._messages import RESPONSE_BUFFER, Message
 from ._pipe import Pipe
 from ._wsgi_body import ClientDisconnectedError
 from ._wsgi_request import scope_from_environ
 from ._wsgi_response import wsgi_headers, wsgi_status
+from ._wsgi_state import Machine
 from .sync import SyncToAsync
 
 if TYPE_CHECKING:
@@ -48,9 +59,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("asgiref.wsgi")
 
-Message = dict[str, Any]
-
-RESPONSE_BUFFER = 256 * 1024
 BODY_CHUNK = 256 * 1024
 # How often a WSGI thread waiting for its response checks that the adapter's loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
@@ -84,74 +92,6 @@ class _LaneWaiter:
             self._lane.wake()
 
 
-class _Lifespan:
-    """The app's lifespan task, on the runner's loop."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self._app = app
-        self.state: dict[str, Any] = {}
-        self._events: asyncio.Queue[Message] | None = None
-        self._reply: asyncio.Future[Message | None] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def startup(self) -> None:
-        self._events = asyncio.Queue()
-        scope = {
-            "type": "lifespan",
-            "asgi": {"version": "3.0", "spec_version": "2.0"},
-            "state": self.state,
-        }
-        self._task = asyncio.get_running_loop().create_task(self._run(scope))
-        reply = await self._ask("lifespan.startup")
-        if reply is None:
-            self.state = {}  # no lifespan support: requests get no shared state either
-        elif reply["type"] == "lifespan.startup.failed":
-            raise LifespanStartupFailedError(
-                f"the ASGI application failed to start: {reply.get('message', '')}"
-            )
-
-    async def shutdown(self) -> None:
-        task = self._task
-        if task is None or task.done():
-            return
-        reply = await self._ask("lifespan.shutdown")
-        if reply is not None and reply["type"] == "lifespan.shutdown.failed":
-            logger.error("AsgiToWsgi: lifespan shutdown failed: %s", reply.get("message", ""))
-        if not task.done():
-            task.cancel()
-        await asyncio.wait([task])
-
-    async def _ask(self, event: str) -> Message | None:
-        """Send `event` and wait for the app's reply (None if the app ended instead)."""
-        assert self._events is not None
-        assert self._task is not None
-        reply: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
-        self._reply = reply
-        if self._task.done():
-            return None
-        self._events.put_nowait({"type": event})
-        return await reply
-
-    async def _run(self, scope: Message) -> None:
-        assert self._events is not None
-        try:
-            await self._app(scope, self._events.get, self._send)
-        except Exception as error:
-            if self._reply is not None and not self._reply.done():
-                # An app without lifespan support typically raises on the unknown scope type.
-                logger.info("AsgiToWsgi: the application does not support lifespan (%r)", error)
-            else:
-                logger.error("AsgiToWsgi: the lifespan task raised", exc_info=error)
-        finally:
-            if self._reply is not None and not self._reply.done():
-                self._reply.set_result(None)
-
-    async def _send(self, message: Message) -> None:
-        reply = self._reply
-        if reply is not None and not reply.done():
-            reply.set_result(message)
-
-
 class AppRunner:
     """The event loop an `AsgiToWsgi` runs its app on, with the app's lifespan around it."""
 
@@ -159,7 +99,7 @@ class AppRunner:
         self._app = app
         self._lock = threading.Lock()
         self._owner: LoopThread | None = None
-        self._lifespan: _Lifespan | None = None
+        self._lifespan: _lifespan.Driver | None = None
         self._failure: LifespanStartupFailedError | None = None
 
     def _started(self) -> tuple[asyncio.AbstractEventLoop, dict[str, Any]]:
@@ -169,13 +109,14 @@ class AppRunner:
             owner, lifespan = self._owner, self._lifespan
             if owner is None or lifespan is None or not owner.usable:
                 owner = LoopThread("asgiref-asgi-to-wsgi")
-                lifespan = _Lifespan(self._app)
-                try:
-                    run_on_loop(owner.loop, lifespan.startup, watch_loop=False)
-                except LifespanStartupFailedError as error:
+                lifespan = _lifespan.Driver(self._app)
+                reply = run_on_loop(owner.loop, lifespan.startup, watch_loop=False)
+                if reply is not None and _lifespan.replied(_lifespan.STARTUP, reply, "failed"):
                     owner.close()
-                    self._failure = error
-                    raise
+                    self._failure = LifespanStartupFailedError(
+                        f"the ASGI application failed to start: {reply.get('message', '')}"
+                    )
+                    raise self._failure
                 self._owner, self._lifespan = owner, lifespan
             return owner.loop, lifespan.state
 
@@ -209,8 +150,54 @@ def _body_length(environ: WSGIEnvironment) -> int | None:
     return None if environ.get("wsgi.input_terminated") else 0
 
 
+class _Server(enum.Enum):
+    """How far the WSGI server has taken the response (moved on its thread)."""
+
+    STARTING = "the app's task runs; the thread waits for http.response.start"
+    STREAMING = "the server has the status and headers; body chunks go to it as they come"
+    COMPLETE = "the thread has read the app's last body message"
+    CUT_SHORT = "the app ended before completing its response: its outcome was reported then"
+    ABANDONED = "the server closed the response early, while the app ran: the client is gone"
+    CLOSED = "the server closed the response: the app's task has ended, or is waited for"
+
+
+_SERVER_MOVES = {
+    _Server.STARTING: {_Server.STREAMING, _Server.CUT_SHORT, _Server.ABANDONED, _Server.CLOSED},
+    _Server.STREAMING: {_Server.COMPLETE, _Server.CUT_SHORT, _Server.ABANDONED, _Server.CLOSED},
+    _Server.COMPLETE: {_Server.CLOSED},
+    _Server.CUT_SHORT: {_Server.CLOSED},
+}
+
+
+class _App(enum.Enum):
+    """The response as the app's `send()` and `receive()` see it (moved on the loop)."""
+
+    STARTING = "the app has not sent http.response.start"
+    SENDING_BODY = "the app sends the body"
+    COMPLETE = "the app sent its last body message: the request is over"
+    CLIENT_GONE = "the body ended early, or the server closed the response: the request is over"
+
+
+_APP_MOVES = {
+    _App.STARTING: {_App.SENDING_BODY, _App.CLIENT_GONE},
+    _App.SENDING_BODY: {_App.COMPLETE, _App.CLIENT_GONE},
+    _App.COMPLETE: {_App.CLIENT_GONE},  # the server closed before it read the last message
+}
+
+
+class _Body(enum.Enum):
+    """The request body as `receive()` hands it out (moved on the loop)."""
+
+    EMPTY = "there is none: receive() hands out one empty http.request, with no hop"
+    STREAMING = "receive() has the request's thread read the next piece of wsgi.input"
+    RECEIVED = "the app has the whole body"
+
+
+_BODY_MOVES = {_Body.EMPTY: {_Body.RECEIVED}, _Body.STREAMING: {_Body.RECEIVED}}
+
+
 class Exchange:
-    """One WSGI request served by the ASGI app (see the module docstring)."""
+    """One WSGI request served by the ASGI app, and the iterable of its response body."""
 
     def __init__(
         self,
@@ -224,10 +211,8 @@ class Exchange:
         if state:
             scope["state"] = dict(state)
         self._input = environ.get("wsgi.input")
+        # How many body bytes are left to read (None: until wsgi.input ends); the thread's.
         self._body_left = _body_length(environ)
-        # Whether `receive()` has handed out the whole body (a request without one still gets
-        # one empty http.request message).
-        self._body_done = False
         # The lane this thread serves while it waits (the request's own, as in async_to_sync).
         lane = self._lane = BorrowedLane()
         self._response: Pipe[Message] = Pipe(
@@ -236,12 +221,14 @@ class Exchange:
         self._call = LoopCall(
             loop, self._run_app(app, scope), lane, None, contextvars.copy_context()
         )
-        self._response_started = False
-        self._response_complete = False
-        self._client_gone = False
-        self._closed = False
-        self._outcome_reported = False
-        self._disconnect = asyncio.Event()
+        self._server = Machine(_Server.STARTING, _SERVER_MOVES)
+        self._app = Machine(_App.STARTING, _APP_MOVES)
+        self._body = Machine(_Body.EMPTY if self._body_left == 0 else _Body.STREAMING, _BODY_MOVES)
+        self._over = asyncio.Event()  # set as `_app` ends: receive() reports http.disconnect
+
+    def _client_gone(self) -> bool:
+        """Whether either side saw the client leave (both states are final)."""
+        return self._app.state is _App.CLIENT_GONE or self._server.state is _Server.ABANDONED
 
     # --- on the WSGI server's thread -------------------------------------------------------
 
@@ -253,58 +240,68 @@ class Exchange:
         except BaseException:
             self.close()
             raise
-        if start is None:
-            self.close(report=False)
-            try:
-                self._raise_outcome()
-            except Exception as error:
-                if self._client_gone:  # most likely a consequence: send() raised for it
-                    logger.info("AsgiToWsgi: the client left before the response: %r", error)
-                else:
-                    logger.error(
-                        "AsgiToWsgi: the ASGI application raised before starting its response",
-                        exc_info=error,
-                    )
+        if start is not None:
+            self._server.move(_Server.STREAMING)
+            start_response(wsgi_status(start["status"]), wsgi_headers(start.get("headers", ())))
+            return self
+        self._server.move(_Server.CUT_SHORT)
+        self.close()
+        try:
+            self._raise_outcome()
+        except Exception as error:
+            if self._client_gone():  # most likely a consequence: send() raised for it
+                logger.info("AsgiToWsgi: the client left before the response: %r", error)
             else:
-                logger.error("AsgiToWsgi: the ASGI application ended without a response")
-            start_response(
-                "500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")]
-            )
-            return [b"Internal Server Error"]
-        start_response(wsgi_status(start["status"]), wsgi_headers(start.get("headers", ())))
-        return _ResponseBody(self)
+                logger.error(
+                    "AsgiToWsgi: the ASGI application raised before starting its response",
+                    exc_info=error,
+                )
+        else:
+            logger.error("AsgiToWsgi: the ASGI application ended without a response")
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"Internal Server Error"]
 
-    def next_chunk(self) -> bytes | None:
-        """The next non-empty piece of the response body; None when the body is over."""
-        while not self._response_complete:
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        """The next non-empty piece of the response body."""
+        while self._server.state is _Server.STREAMING:
             message = self._response.get_blocking()
             if message is None:
                 # The app ended without finishing the body: end the response with its error,
                 # if it raised, so the WSGI server cuts the connection instead of a short body.
+                self._server.move(_Server.CUT_SHORT)
                 self._raise_outcome()
-                return None
+                break
             if not message.get("more_body", False):
-                self._response_complete = True
+                self._server.move(_Server.COMPLETE)
             body = message.get("body", b"")
             if body:
                 return bytes(body)
-        return None
+        raise StopIteration
 
-    def close(self, report: bool = True) -> None:
-        """End the request: if the response is unfinished, the client is gone (cancel the app);
-        wait for the app's task, serving the lane, then release the lane. With `report`, an
-        error the app raised after its response is logged."""
-        if self._closed:
+    def close(self) -> None:
+        """End the request: if the app runs and its response is unfinished, the client is gone
+        (cancel the app); wait for the app's task, serving the lane, then release the lane. An
+        error the app raised after its response (and not reported before) is logged."""
+        before = self._server.state
+        if before is _Server.ABANDONED or before is _Server.CLOSED:
             return
-        self._closed = True
+        running = not self._call.is_done()
+        abandon = running and before in (_Server.STARTING, _Server.STREAMING)
+        self._server.move(_Server.ABANDONED if abandon else _Server.CLOSED)
         try:
-            if not self._call.is_done():
-                if not self._response_complete:
-                    self._abandon()
+            if abandon:
+                gone = ClientDisconnectedError("the WSGI server closed the response early")
+                self._response.abort(gone)
+                with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
+                    self._loop.call_soon_threadsafe(self._tell_app_client_gone)
+            if running:
                 self._lane.serve_until(self._call.is_done, self._check_loop, LOOP_CHECK_INTERVAL)
         finally:
             self._lane.release_hold()
-        if report and not self._outcome_reported and not self._client_gone:
+        if before is not _Server.CUT_SHORT and not self._client_gone():
             try:
                 self._raise_outcome()
             except Exception as error:
@@ -313,44 +310,29 @@ class Exchange:
                 )
 
     def _raise_outcome(self) -> None:
-        self._outcome_reported = True
         try:
             self._call.outcome()
         except asyncio.CancelledError:
-            if not self._client_gone:
+            if not self._client_gone():
                 raise
-
-    def _abandon(self) -> None:
-        self._client_gone = True
-        self._response.abort(ClientDisconnectedError("the WSGI server closed the response early"))
-        with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
-            self._loop.call_soon_threadsafe(self._tell_app_client_gone)
-
-    def _tell_app_client_gone(self) -> None:
-        """On the loop: `receive()` now reports the disconnect and `send()` raises; an app that
-        has not ended after `ABANDON_GRACE` seconds is cancelled (this thread waits for it)."""
-        self._disconnect.set()
-        self._loop.call_later(ABANDON_GRACE, self._call.cancel)
 
     def _check_loop(self) -> None:
         if self._loop.is_closed() or not self._loop.is_running():
             raise LoopGoneError("the AsgiToWsgi event loop stopped while a request was running")
 
-    def read_body_chunk(self) -> bytes | None:
-        """On the WSGI thread, for `receive()`: the next piece of the request body; None when
-        the body ended early (the client went away)."""
-        if self._closed or self._input is None:
+    def read_body_chunk(self) -> tuple[bytes, bool] | None:
+        """For `receive()`, on this thread: the next piece of the body and whether it is the
+        last; None when the body ended early (the client left) or the response was closed."""
+        if self._server.state in (_Server.ABANDONED, _Server.CLOSED) or self._input is None:
             return None
         left = self._body_left
         data = self._input.read(BODY_CHUNK if left is None else min(BODY_CHUNK, left))
         if left is None:
-            self._body_done = not data
-        else:
-            if not data:
-                return None
-            self._body_left = left - len(data)
-            self._body_done = self._body_left == 0
-        return bytes(data)
+            return bytes(data), not data
+        if not data:
+            return None
+        self._body_left = left - len(data)
+        return bytes(data), self._body_left == 0
 
     # --- on the event loop -------------------------------------------------------------------
 
@@ -360,67 +342,53 @@ class Exchange:
         finally:
             self._response.close()
 
+    def _end_request(self, reason: _App) -> None:
+        if self._app.state is not reason:  # the client may be seen to leave twice
+            self._app.move(reason)
+        self._over.set()
+
+    def _tell_app_client_gone(self) -> None:
+        """Soon after the server closed the response early: an app that has not ended after
+        `ABANDON_GRACE` seconds is cancelled (the server's thread waits for it)."""
+        self._end_request(_App.CLIENT_GONE)
+        self._loop.call_later(ABANDON_GRACE, self._call.cancel)
+
     async def _receive(self) -> Message:
-        if not self._body_done and not self._client_gone:
-            if self._body_left == 0:
-                self._body_done = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            chunk = await _read_body_chunk(self)
-            if chunk is not None:
-                return {"type": "http.request", "body": chunk, "more_body": not self._body_done}
-            self._client_gone = True  # the body ended early: the client went away
-            self._disconnect.set()
-        await self._disconnect.wait()
+        body = self._body.state
+        if body is not _Body.RECEIVED and not self._client_gone():
+            piece = (b"", True) if body is _Body.EMPTY else await _READ_ON_REQUEST_THREAD(self)
+            if piece is not None:
+                chunk, last = piece
+                if last and self._body.state is not _Body.RECEIVED:  # (a concurrent receive())
+                    self._body.move(_Body.RECEIVED)
+                return {"type": "http.request", "body": chunk, "more_body": not last}
+            self._end_request(_App.CLIENT_GONE)  # the body ended early: the client went away
+        await self._over.wait()
         return {"type": "http.disconnect"}
 
     async def _send(self, message: Message) -> None:
-        if self._client_gone:
+        if self._client_gone():
             raise ClientDisconnectedError("the client is gone: the WSGI server closed the response")
         kind = message["type"]
+        state = self._app.state
         if kind == "http.response.start":
-            if self._response_started:
+            if state is not _App.STARTING:
                 raise RuntimeError("http.response.start was sent twice")
             status = message.get("status")
             if not isinstance(status, int) or not 100 <= status <= 999:
                 raise ValueError(f"http.response.start needs an integer status, not {status!r}")
-            self._response_started = True
+            self._app.move(_App.SENDING_BODY)
             await self._response.put(message, 0)
         elif kind == "http.response.body":
-            if not self._response_started:
+            if state is _App.STARTING:
                 raise RuntimeError("http.response.body was sent before http.response.start")
-            if self._disconnect.is_set():
+            if state is _App.COMPLETE:
                 raise RuntimeError("http.response.body was sent after the response was complete")
-            body = message.get("body", b"")
             if not message.get("more_body", False):
-                self._disconnect.set()  # from now on, receive() reports the request is over
-            await self._response.put(message, len(body))
+                self._end_request(_App.COMPLETE)
+            await self._response.put(message, len(message.get("body", b"")))
         else:
             raise ValueError(f"AsgiToWsgi cannot send {kind!r} messages: it serves HTTP only")
-
-
-async def _read_body_chunk(exchange: Exchange) -> bytes | None:
-    return await _READ_ON_REQUEST_THREAD(exchange)
-
-
-class _ResponseBody:
-    """The iterable handed to the WSGI server: streams the body, and ends the request on close."""
-
-    __slots__ = ("_exchange",)
-
-    def __init__(self, exchange: Exchange) -> None:
-        self._exchange = exchange
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        chunk = self._exchange.next_chunk()
-        if chunk is None:
-            raise StopIteration
-        return chunk
-
-    def close(self) -> None:
-        self._exchange.close()
 
 
 # Thread-sensitive, so it runs on the request's WSGI thread (the lane the app's task points at).

@@ -18,21 +18,29 @@ inside a `ThreadSensitiveContext`), the app runs on that world's thread, as the 
 thread-sensitive `sync_to_async` runs it. Otherwise (a plain ASGI server) requests run at once on
 the adapter's bounded pool of threads, where the original runs every request of the process, one
 at a time, on its single process-wide thread: one slow request would hold up all the others.
+
+A request's state is two machines (see `_wsgi_state`): the loop moves `_Body`, how far the request
+body has come in; the app's thread moves `_Response`, how far the response has gone out. What one
+side must tell the other goes through the pipes: aborting one, with an error saying why, ends the
+other side's reads and writes. (The thread asks `_Body` only whether the request has a body.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from . import _hop
+from ._messages import BODY_BUFFER, RESPONSE_BUFFER, Message, Receive, Send
 from ._pipe import Pipe
 from ._wsgi_body import ClientDisconnectedError, RequestBody, RequestBodyTooLargeError
 from ._wsgi_request import BadRequestError, content_length, environ_from_scope
 from ._wsgi_response import encode_headers, status_code
+from ._wsgi_state import Machine
 from .sync import SyncToAsync
 
 if TYPE_CHECKING:  # the standard WSGI types, as type checkers know them (typeshed)
@@ -40,16 +48,45 @@ if TYPE_CHECKING:  # the standard WSGI types, as type checkers know them (typesh
 
 # Any callable taking (environ, start_response): apps annotate start_response in many ways.
 WsgiApp = Callable[["WSGIEnvironment", Any], Iterable[bytes]]
-Message = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[Message], Any]
-
-# How many bytes of request body, and of response, may wait in a pipe before its writer waits.
-BODY_BUFFER = 256 * 1024
-RESPONSE_BUFFER = 256 * 1024
 
 # The original's answer when building the environ fails with a ValueError.
 _TOO_MANY_HEADERS = b"Bad Request: Too many duplicate headers"
+
+
+class _Body(enum.Enum):
+    """The request body, as the loop passes it on to the app's `wsgi.input` (moved on the loop)."""
+
+    AWAITED = "the first http.request message has not come"
+    EMPTY = "the request has no body"
+    COMPLETE = "the whole body is in the pipe"
+    STREAMING = "more is to come: a task receives it as the pipe has room"
+    TOO_LARGE = "it is over max_body_size: the app's reads fail, the answer is 413"
+    CUT_SHORT = "receive() failed before its end: the app's reads fail, then __call__ raises"
+    DROPPED = "the app's side ended the pipe (its request is over) before the body's end"
+
+
+_BODY_MOVES = {
+    _Body.AWAITED: {_Body.EMPTY, _Body.COMPLETE, _Body.STREAMING, _Body.TOO_LARGE},
+    _Body.STREAMING: {_Body.COMPLETE, _Body.TOO_LARGE, _Body.CUT_SHORT, _Body.DROPPED},
+}
+
+
+class _Response(enum.Enum):
+    """The response, as the app's thread passes it on (moved on that thread)."""
+
+    NOT_STARTED = "start_response has not been called"
+    HEADERS_READY = "start_response was called: its message goes out with the first chunk"
+    SENDING_BODY = "the start message was sent (`response_started`)"
+    ENDED = "the final body message was sent"
+    REFUSED = "the adapter answered instead of the app: 400 (a bad request) or 413"
+
+
+_RESPONSE_MOVES = {
+    _Response.NOT_STARTED: {_Response.HEADERS_READY, _Response.REFUSED},
+    # Called again with exc_info, start_response replaces the headers.
+    _Response.HEADERS_READY: {_Response.HEADERS_READY, _Response.SENDING_BODY, _Response.REFUSED},
+    _Response.SENDING_BODY: {_Response.ENDED},
+}
 
 
 def _request_body(message: Message) -> tuple[bytes, bool]:
@@ -83,17 +120,12 @@ def _size(chunk: Any) -> int:
         return 0
 
 
-def _plain_response(code: int, text: str) -> list[Message]:
-    body = text.encode("utf-8")
+def _too_large() -> list[Message]:
+    """The answer to a request body over max_body_size."""
+    body = b"Request body too large"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"22")]
     return [
-        {
-            "type": "http.response.start",
-            "status": code,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ],
-        },
+        {"type": "http.response.start", "status": 413, "headers": headers},
         {"type": "http.response.body", "body": body, "more_body": False},
     ]
 
@@ -107,6 +139,9 @@ class WsgiToAsgiInstance:
 
     # Set by __call__. build_environ takes the request headers from here, as the original does.
     scope: dict[str, Any]
+    # Set by __call__: the pipes the request body and the response stream through.
+    _body: Pipe[bytes]
+    _response: Pipe[Message]
     # Set by start_response: the message that starts the response, sent with the first chunk.
     response_start: dict[str, Any]
 
@@ -120,16 +155,19 @@ class WsgiToAsgiInstance:
     ) -> None:
         self.wsgi_application = wsgi_application
         self.duplicate_header_limit = duplicate_header_limit
-        self.response_started = False  # whether the response_start message was sent
         self.response_content_length: int | None = None
         self._max_body_size = max_body_size
         self._executor = executor
-        self._body: Pipe[bytes] | None = None
-        self._response: Pipe[Message] | None = None
         self._body_bytes_sent = 0
-        self._has_body = False
-        # Why receive() ended the request body early: raised once the app has ended.
+        self._body_state = Machine(_Body.AWAITED, _BODY_MOVES)
+        self._response_state = Machine(_Response.NOT_STARTED, _RESPONSE_MOVES)
+        # Why receive() cut the body short: raised once the app has ended.
         self._receive_failure: Exception | None = None
+
+    @property
+    def response_started(self) -> bool:
+        """Whether the message starting the response was sent."""
+        return self._response_state.state in (_Response.SENDING_BODY, _Response.ENDED)
 
     # --- on the event loop -------------------------------------------------------------------
 
@@ -140,14 +178,17 @@ class WsgiToAsgiInstance:
         chunk, more_body = _request_body(await receive())
         limit = self._max_body_size
         if limit is not None and max(len(chunk), content_length(scope) or 0) > limit:
-            for message in _plain_response(413, "Request body too large"):
+            self._body_state.move(_Body.TOO_LARGE)
+            for message in _too_large():
                 await send(message)
             return
-        self._has_body = bool(chunk) or more_body
+        self._body_state.move(
+            _Body.STREAMING if more_body else _Body.COMPLETE if chunk else _Body.EMPTY
+        )
         loop = asyncio.get_running_loop()
         # The app may wait for a thread: until it reads, take in only the first message.
         body = self._body = Pipe(loop, BODY_BUFFER, lazy_reader=True)
-        self._response = Pipe(loop, RESPONSE_BUFFER)
+        response = self._response = Pipe(loop, RESPONSE_BUFFER)
         body.put_nowait(chunk, len(chunk))
         if not more_body:
             body.close()
@@ -156,12 +197,17 @@ class WsgiToAsgiInstance:
         self._dispatch(loop, call)
         feeder = loop.create_task(self._feed_body(receive, len(chunk))) if more_body else None
         try:
-            await self._relay_response(send)
+            while (outgoing := await response.get()) is not None:
+                await send(outgoing)
             await call.waiter
         except BaseException:
             # Cancelled, or send() failed: make the app's next read or write raise, and wait for
             # its thread to be done before this request is.
-            self._abandon()
+            gone = ClientDisconnectedError(
+                "the request was abandoned (cancelled, or send() failed)"
+            )
+            body.abort(gone)
+            response.abort(gone)
             await call.outlast_cancellation()
             raise
         finally:
@@ -182,49 +228,37 @@ class WsgiToAsgiInstance:
         else:  # used on its own, without a WsgiToAsgi to own threads
             _hop.send_to_default_executor(loop, call)
 
-    async def _relay_response(self, send: Send) -> None:
-        response = self._response
-        assert response is not None
-        while True:
-            message = await response.get()
-            if message is None:
-                return
-            await send(message)
-
     async def _feed_body(self, receive: Receive, received: int) -> None:
         """Pass the rest of the request body to the app, as it arrives."""
-        body = self._body
-        assert body is not None
-        limit = self._max_body_size
+        body, limit = self._body, self._max_body_size
         try:
             while True:
                 # Take the next message only once there is room for it: until then it stays in
                 # the server, whose flow control stops reading from the client.
                 await body.wait_for_room()
                 if body.aborted is not None:
-                    return  # the app is done with the body (it ended, or it was too large)
+                    self._body_state.move(_Body.DROPPED)
+                    return
                 chunk, more_body = _request_body(await receive())
                 received += len(chunk)
                 if limit is not None and received > limit:
+                    self._body_state.move(_Body.TOO_LARGE)
                     body.abort(RequestBodyTooLargeError(f"the request body is over {limit} bytes"))
                     return
                 body.put_nowait(chunk, len(chunk))
                 if not more_body:
+                    self._body_state.move(_Body.COMPLETE)
                     body.close()
                     return
         except Exception as error:
             if body.aborted is not None:
-                return  # the app is done with the body
+                self._body_state.move(_Body.DROPPED)
+                return
             # A disconnect or another message cut the body short (the original raises before
             # starting the app): the app's next read fails, and __call__ raises the error.
+            self._body_state.move(_Body.CUT_SHORT)
             self._receive_failure = error
             body.abort(ClientDisconnectedError(f"the request body was cut short: {error}"))
-
-    def _abandon(self) -> None:
-        gone = ClientDisconnectedError("the request was abandoned (cancelled, or send() failed)")
-        for pipe in (self._body, self._response):
-            if pipe is not None:
-                pipe.abort(gone)
 
     # --- on the app's thread -----------------------------------------------------------------
 
@@ -248,24 +282,22 @@ class WsgiToAsgiInstance:
                 raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the frame <-> traceback cycle
-        if exc_info is None and hasattr(self, "response_start"):
+        if exc_info is None and self._response_state.state is _Response.HEADERS_READY:
             raise ValueError("You cannot call start_response a second time without exc_info")
         code = status_code(status)
         headers, self.response_content_length = encode_headers(response_headers)
         self.response_start = {"type": "http.response.start", "status": code, "headers": headers}
+        self._response_state.move(_Response.HEADERS_READY)
         return self._write
 
     def run_wsgi_app(self, body: Any) -> None:
         """Run the app for this request, streaming its response to the event loop."""
-        response = self._response
-        assert response is not None
         try:
-            if response.aborted is None:  # else abandoned while it waited for a thread
+            if self._response.aborted is None:  # else abandoned while it waited for a thread
                 self._run(body)
         finally:
-            response.close()
-            if self._body is not None:
-                self._body.abort(ClientDisconnectedError("the request is over"))
+            self._response.close()
+            self._body.abort(ClientDisconnectedError("the request is over"))
 
     def _run(self, body: Any) -> None:
         try:
@@ -273,7 +305,8 @@ class WsgiToAsgiInstance:
         except ValueError as error:
             self._refuse(error)
             return
-        if self._has_body and "CONTENT_LENGTH" not in environ:
+        # (The loop's machine: whether it is EMPTY was settled before this thread started.)
+        if self._body_state.state is not _Body.EMPTY and "CONTENT_LENGTH" not in environ:
             # The body's end is the end of wsgi.input (chunked, or HTTP/2 without a length):
             # without this, werkzeug (Flask) reads such a body as empty.
             environ["wsgi.input_terminated"] = True
@@ -283,21 +316,23 @@ class WsgiToAsgiInstance:
             if self.response_started or not self._body_too_large():
                 raise
             # The body was over max_body_size: that is the answer, whatever the app made of it.
-            for message in _plain_response(413, "Request body too large"):
+            self._response_state.move(_Response.REFUSED)
+            for message in _too_large():
                 self._put(message, 0)
 
     def _body_too_large(self) -> bool:
-        body = self._body
-        return body is not None and isinstance(body.aborted, RequestBodyTooLargeError)
+        return isinstance(self._body.aborted, RequestBodyTooLargeError)
 
     def _respond(self, environ: WSGIEnvironment) -> None:
         result = self.wsgi_application(environ, self.start_response)
         try:
             for chunk in result:
-                if self._send_chunk(chunk):
+                self._write(chunk)
+                if self._body_bytes_sent == self.response_content_length:
                     break  # the declared length is sent: like the original, pull no more
             if not self.response_started:
                 self._send_start()
+            self._response_state.move(_Response.ENDED)
             self._put({"type": "http.response.body"}, 0)
         finally:
             # PEP 3333 (the original never calls it): Django sends request_finished from here.
@@ -310,11 +345,12 @@ class WsgiToAsgiInstance:
         if self._body_too_large():
             # The app's answer is a consequence of its failed read: _run answers 413 instead.
             raise RequestBodyTooLargeError("the request body is over max_body_size")
-        self.response_started = True
+        self._response_state.move(_Response.SENDING_BODY)
         self._put(start, 0)
 
-    def _send_chunk(self, chunk: Any) -> bool:
-        """Send one chunk of the body; return whether the declared length is now reached."""
+    def _write(self, chunk: Any) -> None:
+        """Send one chunk of the body: the `write()` callable start_response returns (PEP 3333;
+        the original returns None)."""
         if not self.response_started:
             self._send_start()
         length = self.response_content_length
@@ -327,11 +363,6 @@ class WsgiToAsgiInstance:
         # A chunk without a length (an int, None) fails here, after it was sent, as it does in
         # the original.
         self._body_bytes_sent += len(chunk)
-        return self._body_bytes_sent == length
-
-    def _write(self, data: bytes) -> None:
-        """The `write()` callable start_response returns (PEP 3333; the original returns None)."""
-        self._send_chunk(data)
 
     def _refuse(self, error: ValueError) -> None:
         """Answer 400 without running the app, as the original does when building the environ
@@ -339,17 +370,10 @@ class WsgiToAsgiInstance:
         text = _TOO_MANY_HEADERS
         if isinstance(error, BadRequestError):
             text = f"Bad Request: {error}".encode()
-        self._put(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [(b"content-type", b"text/plain")],
-            },
-            0,
-        )
+        self._response_state.move(_Response.REFUSED)
+        headers = [(b"content-type", b"text/plain")]
+        self._put({"type": "http.response.start", "status": 400, "headers": headers}, 0)
         self._put({"type": "http.response.body", "body": text}, len(text))
 
     def _put(self, message: Message, size: int) -> None:
-        response = self._response
-        assert response is not None
-        response.put_blocking(message, size)
+        self._response.put_blocking(message, size)

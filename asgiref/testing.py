@@ -40,6 +40,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from . import _lifespan
+from ._messages import Message
 from .compatibility import guarantee_single_callable
 
 if sys.version_info >= (3, 11):
@@ -54,8 +56,6 @@ __all__ = [
     "LifespanCommunicator",
     "WebsocketCommunicator",
 ]
-
-Message = dict[str, Any]
 
 
 class ApplicationCommunicator:
@@ -366,32 +366,27 @@ class LifespanCommunicator(ApplicationCommunicator):
     """An application's startup and shutdown, as a server drives them."""
 
     def __init__(self, application: Any, state: dict[str, Any] | None = None) -> None:
-        self.scope = {
-            "type": "lifespan",
-            "asgi": {"version": "3.0", "spec_version": "2.0"},
-            "state": {} if state is None else state,
-        }
+        self.scope = _lifespan.scope({} if state is None else state)
         super().__init__(application, self.scope)
 
     async def startup(self, timeout: float = 1) -> None:
         """Run startup; raise `RuntimeError` with the application's message if it failed."""
-        await self._step("startup", timeout)
+        await self._step(_lifespan.STARTUP, timeout)
 
     async def shutdown(self, timeout: float = 1) -> None:
         """Run shutdown; raise `RuntimeError` with the application's message if it failed.
         Then wait for the application to end (one still running after `timeout` seconds is
         cancelled)."""
-        await self._step("shutdown", timeout)
+        await self._step(_lifespan.SHUTDOWN, timeout)
         await self.wait(timeout)
 
     async def _step(self, step: str, timeout: float) -> None:
-        await self.send_input({"type": f"lifespan.{step}"})
-        message = await self.receive_output(timeout)
-        if message["type"] == f"lifespan.{step}.failed":
-            raise RuntimeError(
-                f"the application's lifespan {step} failed: {message.get('message', '')}"
-            )
-        if message["type"] != f"lifespan.{step}.complete":
+        await self.send_input(_lifespan.event(step))
+        reply = await self.receive_output(timeout)
+        if _lifespan.replied(step, reply, "failed"):
+            message = reply.get("message", "")
+            raise RuntimeError(f"the application's lifespan {step} failed: {message}")
+        if not _lifespan.replied(step, reply, "complete"):
             raise AssertionError(
-                f"expected lifespan.{step}.complete, the application sent {message!r}"
+                f"expected lifespan.{step}.complete, the application sent {reply!r}"
             )

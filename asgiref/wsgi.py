@@ -10,10 +10,12 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import _lifespan
 from ._asgi_on_wsgi import AppRunner, LifespanStartupFailedError
+from ._messages import Receive, Send
 from ._workers import WorkerPool
 from ._wsgi_body import ClientDisconnectedError, RequestBodyTooLargeError
-from ._wsgi_on_asgi import Receive, Send, WsgiApp, WsgiToAsgiInstance
+from ._wsgi_on_asgi import WsgiApp, WsgiToAsgiInstance
 from ._wsgi_request import BadRequestError
 from ._wsgi_response import InvalidResponseError
 from .sync import AsyncToSync, sync_to_async  # noqa: F401  (importable from here, as in asgiref)
@@ -72,7 +74,7 @@ class WsgiToAsgi:
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             # The original raises here, so that uvicorn with lifespan="on" refuses to start.
-            await self._lifespan(receive, send)
+            await _lifespan.answer(receive, send, on_shutdown=self._end_workers)
             return
         instance = WsgiToAsgiInstance(
             self.wsgi_application,
@@ -82,17 +84,11 @@ class WsgiToAsgi:
         )
         await instance(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                # End the threads now; a fresh pool starts threads again if more requests come.
-                workers, self._workers = self._workers, self._new_workers()
-                workers.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def _end_workers(self) -> None:
+        """At lifespan shutdown: end the threads now (a fresh pool starts threads again if more
+        requests come)."""
+        workers, self._workers = self._workers, self._new_workers()
+        workers.close()
 
 
 class AsgiToWsgi:
