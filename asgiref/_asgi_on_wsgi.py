@@ -34,8 +34,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._hop import LoopCall, LoopGoneError, run_on_loop
 from ._lanes import BorrowedLane
+from ._loop_call import LoopCall, LoopGoneError, run_on_loop
 from ._loops import LoopThread
 from ._pipe import Pipe
 from ._wsgi_body import ClientDisconnectedError

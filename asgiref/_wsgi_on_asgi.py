@@ -30,6 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import _hop
 from ._pipe import Pipe
+from ._routing import (
+    SENSITIVE_CONTEXT,
+    send_thread_sensitive,
+    send_to_default_executor,
+    send_to_executor,
+)
 from ._wsgi_body import ClientDisconnectedError, RequestBody, RequestBodyTooLargeError
 from ._wsgi_request import BadRequestError, content_length, environ_from_scope
 from ._wsgi_response import encode_headers, status_code
@@ -175,12 +181,12 @@ class WsgiToAsgiInstance:
         call.outcome()
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop, call: _hop.ThreadCall) -> None:
-        if _hop.CURRENT_LANE.get() is not None or _hop.SENSITIVE_CONTEXT.get() is not None:
-            _hop.send_thread_sensitive(call, SyncToAsync.single_thread_executor)
+        if _hop.CURRENT_LANE.get() is not None or SENSITIVE_CONTEXT.get() is not None:
+            send_thread_sensitive(call, SyncToAsync.single_thread_executor)
         elif self._executor is not None:
-            _hop.send_to_executor(self._executor, call)
+            send_to_executor(self._executor, call)
         else:  # used on its own, without a WsgiToAsgi to own threads
-            _hop.send_to_default_executor(loop, call)
+            send_to_default_executor(loop, call)
 
     async def _relay_response(self, send: Send) -> None:
         response = self._response
