@@ -43,8 +43,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _lifespan
-from ._hop import LoopCall, LoopGoneError, run_on_loop
 from ._lanes import BorrowedLane
+from ._loop_call import LOOP_CHECK_INTERVAL, LoopCall, LoopGoneError, run_on_loop
 from ._loops import LoopThread
 from ._messages import RESPONSE_BUFFER, Message
 from ._pipe import Pipe
@@ -60,8 +60,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asgiref.wsgi")
 
 BODY_CHUNK = 256 * 1024
-# How often a WSGI thread waiting for its response checks that the adapter's loop still runs.
-LOOP_CHECK_INTERVAL = 0.5
 # How long an app may go on after its client left before it is cancelled.
 ABANDON_GRACE = 5.0
 

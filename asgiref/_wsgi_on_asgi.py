@@ -34,9 +34,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from . import _hop
+from ._hop import CURRENT_LANE, ThreadCall, carry_back
 from ._messages import BODY_BUFFER, RESPONSE_BUFFER, Message, Receive, Send
 from ._pipe import Pipe
+from ._routing import SENSITIVE_CONTEXT, route
 from ._wsgi_body import ClientDisconnectedError, RequestBody, RequestBodyTooLargeError
 from ._wsgi_request import BadRequestError, content_length, environ_from_scope
 from ._wsgi_response import encode_headers, status_code
@@ -193,7 +194,7 @@ class WsgiToAsgiInstance:
         if not more_body:
             body.close()
         context = contextvars.copy_context()
-        call = _hop.ThreadCall(loop, self.run_wsgi_app, (RequestBody(body),), {}, context, None)
+        call = ThreadCall(loop, self.run_wsgi_app, (RequestBody(body),), {}, context, None)
         self._dispatch(loop, call)
         feeder = loop.create_task(self._feed_body(receive, len(chunk))) if more_body else None
         try:
@@ -215,18 +216,22 @@ class WsgiToAsgiInstance:
                 feeder.cancel()
                 await asyncio.wait([feeder])
         if call.changed:
-            _hop.carry_back(context)  # context changes come back, as from sync_to_async
+            carry_back(context)  # context changes come back, as from sync_to_async
         if self._receive_failure is not None:
             raise self._receive_failure
         call.outcome()
 
-    def _dispatch(self, loop: asyncio.AbstractEventLoop, call: _hop.ThreadCall) -> None:
-        if _hop.CURRENT_LANE.get() is not None or _hop.SENSITIVE_CONTEXT.get() is not None:
-            _hop.send_thread_sensitive(call, SyncToAsync.single_thread_executor)
-        elif self._executor is not None:
-            _hop.send_to_executor(self._executor, call)
-        else:  # used on its own, without a WsgiToAsgi to own threads
-            _hop.send_to_default_executor(loop, call)
+    def _dispatch(self, loop: asyncio.AbstractEventLoop, call: ThreadCall) -> None:
+        # On the sync world's thread if there is one; else on the adapter's workers, or (an
+        # instance used on its own, without a WsgiToAsgi to own threads) the default executor.
+        in_sync_world = CURRENT_LANE.get() is not None or SENSITIVE_CONTEXT.get() is not None
+        route(
+            call,
+            loop,
+            thread_sensitive=in_sync_world,
+            executor=self._executor,
+            single_thread_executor=SyncToAsync.single_thread_executor,
+        )
 
     async def _feed_body(self, receive: Receive, received: int) -> None:
         """Pass the rest of the request body to the app, as it arrives."""

@@ -1,8 +1,9 @@
 """Calling sync code from async code and back: `sync_to_async`, `async_to_sync` and friends.
 
-This module is the public face; the machinery lives in `_hop` (moving a call to another thread and
-back), `_lanes` (the threads that thread-sensitive work runs on) and `_loops` (the event loops
-asgiref runs itself).
+This module is the public face; the machinery lives in `_hop` and `_loop_call` (moving a call to
+another thread or event loop and back), `_routing` (which thread a sync call runs on), `_lanes`
+(the threads that thread-sensitive work runs on) and `_loops` (the event loops asgiref runs
+itself).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from concurrent.futures import Executor
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from . import _hop
-from ._hop import LoopCall, LoopGoneError, ThreadCall
+from ._hop import ThreadCall, carry_back
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
-from ._lanes import MAIN_LANE_DOOR, SPARE_LANE, BorrowedLane, ThreadLane, run_on_own_thread
+from ._lanes import MAIN_LANE_DOOR, BorrowedLane, ThreadLane, run_on_own_thread
+from ._loop_call import LoopCall, LoopGoneError, outer_loop
+from ._routing import SENSITIVE_CONTEXT, SensitiveWorld, route
 from .current_thread_executor import CurrentThreadExecutor
 from .local import Local
 
@@ -63,24 +65,21 @@ class ThreadSensitiveContext:
     """
 
     def __init__(self, *, executor: Executor | None = None) -> None:
-        self._executor = executor
-        self._lane: ThreadLane | None = None
-        self._lane_lock = threading.Lock()
-        self._token: contextvars.Token[_hop.SensitiveContext | None] | None = None
+        self._world = SensitiveWorld(executor)
+        self._token: contextvars.Token[SensitiveWorld | None] | None = None
         self._entered = False
-        self._exited = False
 
     async def __aenter__(self) -> ThreadSensitiveContext:
-        if self._executor is None:
-            if _hop.SENSITIVE_CONTEXT.get() is not None:
+        if self._world.executor is None:
+            if SENSITIVE_CONTEXT.get() is not None:
                 return self  # nested inside another context: the outermost one counts
             if self._token is not None:
                 raise RuntimeError("this ThreadSensitiveContext is already active")
-            self._exited = False
+            self._world.exited = False
         elif self._entered:
             raise RuntimeError("ThreadSensitiveContext with an executor cannot be entered again")
         self._entered = True
-        self._token = _hop.SENSITIVE_CONTEXT.set(self)
+        self._token = SENSITIVE_CONTEXT.set(self._world)
         return self
 
     async def __aexit__(
@@ -92,53 +91,8 @@ class ThreadSensitiveContext:
         token, self._token = self._token, None
         if token is None:
             return
-        _hop.SENSITIVE_CONTEXT.reset(token)
-        self._exited = True
-        with self._lane_lock:
-            lane, self._lane = self._lane, None
-        if lane is not None:
-            await _closed(lane)
-
-    def post_call(self, call: ThreadCall) -> None:
-        """Send a thread-sensitive call to this context's thread (used by `sync_to_async`)."""
-        if self._executor is not None:
-            if self._exited:
-                raise RuntimeError(
-                    "ThreadSensitiveContext has exited. Tasks created inside a context with an "
-                    "executor must finish before it exits."
-                )
-            _hop.send_to_executor(self._executor, call)
-            return
-        if self._exited:
-            # A task that outlived the context: its thread is gone, and another context's thread
-            # must not run this context's work.
-            run_on_own_thread(call.run, "asgiref-sensitive-late")
-            return
-        with self._lane_lock:
-            if self._lane is None:
-                self._lane = SPARE_LANE.take("asgiref-sensitive", call.run)
-                return
-            lane = self._lane
-        lane.post(call.run)
-
-
-async def _closed(lane: ThreadLane) -> None:
-    """Close `lane` and wait, without blocking the event loop, until its thread has ended."""
-    loop = asyncio.get_running_loop()
-    ended: asyncio.Future[None] = loop.create_future()
-
-    def on_exit() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-            loop.call_soon_threadsafe(_resolve, ended)
-
-    lane.close(on_exit)
-    await ended
-    lane.join()
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        SENSITIVE_CONTEXT.reset(token)
+        await self._world.end()
 
 
 class AsyncSingleThreadContext:
@@ -233,7 +187,7 @@ class AsyncToSync(Generic[_P, _R]):
 
         result: _R
         if not self.force_new_loop:
-            outer = _hop.outer_loop()
+            outer = outer_loop()
             if outer is not None:
                 call = call_on(outer)
                 try:
@@ -298,18 +252,19 @@ class SyncToAsync(Generic[_P, _R]):
         call = ThreadCall(
             loop, self.thread_handler, (loop, *args), kwargs, context, sys.exc_info()[1]
         )
-        if self._thread_sensitive:
-            _hop.send_thread_sensitive(call, self.single_thread_executor)
-        elif self._executor is not None:
-            _hop.send_to_executor(self._executor, call)
-        else:
-            _hop.send_to_default_executor(loop, call)
+        route(
+            call,
+            loop,
+            thread_sensitive=self._thread_sensitive,
+            executor=self._executor,
+            single_thread_executor=self.single_thread_executor,
+        )
         try:
             await call.waiter
         except asyncio.CancelledError:
             await call.settle_cancellation()
         if given is None and call.changed:
-            _hop.carry_back(context)
+            carry_back(context)
         result: _R = call.outcome()
         return result
 

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from helpers import run_in_thread
 
-from asgiref import _flow, _hop
+from asgiref import _flow, _hop, _loop_call, _routing
 from asgiref._lanes import PROCESS_LANE, SPARE_LANE, BorrowedLane, _SpareLane
 from asgiref.sync import (
     AsyncSingleThreadContext,
@@ -1019,7 +1019,7 @@ def test_bridge_state_never_leaks_into_the_callers_context() -> None:
         async with ThreadSensitiveContext():
             await sync_to_async(sync_part)()
         assert _hop.CURRENT_LANE.get() is None
-        assert _hop.SENSITIVE_CONTEXT.get() is None
+        assert _routing.SENSITIVE_CONTEXT.get() is None
         assert _flow.ACTING_FOR.get() is None
 
     asyncio.run(main())
@@ -1212,13 +1212,13 @@ def test_async_to_sync_whose_task_is_cancelled_before_its_first_step_still_retur
     # asyncio runs none of a coroutine (not even its `finally`) whose task is cancelled before
     # its first step, as Django's request cancellation can do at the wrong moment: the sync
     # thread must still get CancelledError, not wait forever.
-    original_start = _hop.LoopCall._start
+    original_start = _loop_call.LoopCall._start
 
-    def start_then_cancel(call: _hop.LoopCall) -> None:
+    def start_then_cancel(call: _loop_call.LoopCall) -> None:
         original_start(call)
         call.cancel()
 
-    monkeypatch.setattr(_hop.LoopCall, "_start", start_then_cancel)
+    monkeypatch.setattr(_loop_call.LoopCall, "_start", start_then_cancel)
     ran: list[str] = []
 
     async def inner() -> None:
@@ -1300,8 +1300,10 @@ def test_a_coroutine_sent_to_a_loop_that_stopped_is_withdrawn() -> None:
         def attempt() -> None:
             coroutine = never_runs()
             lane = BorrowedLane()
-            call = _hop.LoopCall(stopped_loop, coroutine, lane, None, contextvars.copy_context())
-            with pytest.raises(_hop.LoopGoneError, match="stopped before it could run"):
+            call = _loop_call.LoopCall(
+                stopped_loop, coroutine, lane, None, contextvars.copy_context()
+            )
+            with pytest.raises(_loop_call.LoopGoneError, match="stopped before it could run"):
                 call.run(watch_loop=True)
             assert call.withdrawn
             coroutine.close()

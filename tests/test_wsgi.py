@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from asgiref._asgi_on_wsgi import BODY_CHUNK
-from asgiref._wsgi_on_asgi import BODY_BUFFER, RESPONSE_BUFFER
+from asgiref._messages import BODY_BUFFER, RESPONSE_BUFFER
 from asgiref._wsgi_request import environ_from_scope, scope_from_environ, split_path
 from asgiref.local import Local
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
