@@ -17,7 +17,6 @@ import threading
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
-from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ._hop import ThreadCall, carry_back
@@ -82,12 +81,7 @@ class ThreadSensitiveContext:
         self._token = SENSITIVE_CONTEXT.set(self._world)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         token, self._token = self._token, None
         if token is None:
             return
@@ -118,12 +112,7 @@ class AsyncSingleThreadContext:
             self._token = _SINGLE_THREAD_CONTEXT.set(self)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         token, self._token = self._token, None
         if token is None:
             return

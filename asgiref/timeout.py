@@ -39,7 +39,6 @@ block as the `CancelledError` it is.
 import asyncio
 import sys
 import warnings
-from types import TracebackType
 from typing import Any
 
 __all__ = ["timeout"]
@@ -96,24 +95,14 @@ class timeout:  # lower case: the historical public name
         self._enter()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
         self._exit(exc)
 
     async def __aenter__(self) -> "timeout":
         self._enter()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self._exit(exc)
 
     def _enter(self) -> None:
