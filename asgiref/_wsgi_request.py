@@ -32,7 +32,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-_FORBIDDEN = re.compile(r"[\r\n\x00]")
+# What no header may hold, either way: CR and LF would end it and start another; NUL truncates.
+UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
 _DIGITS = re.compile(r"[0-9]+")
 _SPECIAL_KEYS = {"content-length": "CONTENT_LENGTH", "content-type": "CONTENT_TYPE"}
 
@@ -63,7 +64,7 @@ def header_fields(headers: Iterable[Any], duplicate_header_limit: Any) -> dict[s
         text = value.decode("latin1")
         if "_" in decoded_name:
             continue
-        if _FORBIDDEN.search(decoded_name) or _FORBIDDEN.search(text):
+        if UNSAFE_IN_HEADER.search(decoded_name) or UNSAFE_IN_HEADER.search(text):
             raise BadRequestError("a request header holds CR, LF or NUL")
         # Only the lower-case names are CONTENT_*, as in the original (ASGI names are lower case).
         key = _SPECIAL_KEYS.get(decoded_name) or "HTTP_" + decoded_name.upper().replace("-", "_")

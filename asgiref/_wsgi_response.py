@@ -18,11 +18,10 @@ differ, each because passing the header on would hurt the user (see the notes on
 from __future__ import annotations
 
 import http
-import re
 from collections.abc import Iterable
 from typing import Any
 
-_FORBIDDEN = re.compile(rb"[\r\n\x00]")
+from ._wsgi_request import UNSAFE_IN_HEADER
 
 
 class InvalidResponseError(ValueError):
@@ -45,7 +44,8 @@ def encode_headers(response_headers: Iterable[Any]) -> tuple[list[tuple[bytes, b
     for name, value in response_headers:
         encoded_name = name.lower().encode("ascii")
         encoded_value = value.encode("ascii").strip(b" \t")
-        if _FORBIDDEN.search(encoded_name) or _FORBIDDEN.search(encoded_value):
+        # Checked once encoded: a name or value that is not ASCII fails as in the original first.
+        if UNSAFE_IN_HEADER.search(name) or UNSAFE_IN_HEADER.search(value):
             raise InvalidResponseError(
                 f"response header {name!r}: {value!r} holds CR, LF or NUL, which could inject "
                 "headers into the response; it was not sent"
