@@ -106,7 +106,7 @@ def _stop_iteration_refused(error: StopIteration) -> RuntimeError:
 # --- sync_to_async: a sync call on another thread ---------------------------------------------
 
 
-class _Call:
+class CallBase:
     """What both directions share: the caller's flow and the exception it was handling, going one
     way, and the outcome (a result or an exception) and the context's changes, coming back."""
 
@@ -159,7 +159,7 @@ class _Call:
 _POSTED, _RUNNING, _ABANDONED = range(3)
 
 
-class ThreadCall(_Call):
+class ThreadCall(CallBase):
     """One sync call run on another thread for a task that awaits it on `loop`."""
 
     __slots__ = (
@@ -168,14 +168,14 @@ class ThreadCall(_Call):
         "_finished",
         "_fn",
         "_inbox",
-        "_inner",
         "_kwargs",
         "_lock",
-        "_pool",
         "_state",
         "_waiter",
         "caller_lane",
+        "inner_calls",
         "on_single_thread",
+        "pool",
     )
 
     def __init__(
@@ -196,7 +196,7 @@ class ThreadCall(_Call):
         self._finished = False
         self._waiter: asyncio.Future[None] = loop.create_future()
         # Coroutines the function runs through async_to_sync, for handing a cancellation on.
-        self._inner: set[LoopCall] = set()
+        self.inner_calls: set[LoopCall] = set()
         self._state = _POSTED
         self._lock = threading.Lock()
         # Whether the call runs on `SyncToAsync.single_thread_executor` (see `ON_SINGLE_THREAD`).
@@ -206,7 +206,7 @@ class ThreadCall(_Call):
         self.caller_lane = CURRENT_LANE.get()
         # The pool the call is sent to, if any (see `_ThreadState.pool`): the thread that runs it
         # is then one of that pool's workers, which the call holds until it returns.
-        self._pool: object | None = None
+        self.pool: object | None = None
 
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
@@ -221,8 +221,8 @@ class ThreadCall(_Call):
         outer_call = state.call
         outer_pool = state.pool
         state.call = self
-        if self._pool is not None:
-            state.pool = self._pool
+        if self.pool is not None:
+            state.pool = self.pool
         try:
             self._result = self._context.run(self._call_in_context)
         except StopIteration as error:
@@ -322,7 +322,7 @@ class ThreadCall(_Call):
     def _hand_over_cancellation(self) -> bool:
         """Cancel the coroutine the function is running through async_to_sync, if any; else
         abandon the call. Return whether the function's outcome is still worth waiting for."""
-        for inner in list(self._inner):
+        for inner in list(self.inner_calls):
             if inner.cancel_soon():
                 return True
         with self._lock:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._hop import CURRENT_LANE, THREAD, _Call, carry_back
+from ._hop import CURRENT_LANE, THREAD, CallBase, carry_back
 from ._lanes import BorrowedLane
 from ._loops import finish_loop
 
@@ -26,7 +26,7 @@ class LoopGoneError(RuntimeError):
 _PENDING, _STARTED, _WITHDRAWN, _DONE = range(4)
 
 
-class LoopCall(_Call):
+class LoopCall(CallBase):
     """One coroutine function called on an event loop for a sync thread that waits for it.
 
     The loop is either one that runs anyway (the loop awaiting the caller, or an adapter's own),
@@ -165,7 +165,7 @@ class LoopCall(_Call):
         self._task = task
         parent = self._parent
         if parent is not None and not task.done():
-            parent._inner.add(self)
+            parent.inner_calls.add(self)
         if self._cancel_requested:
             task.cancel()
 
@@ -192,7 +192,7 @@ class LoopCall(_Call):
 
     def _end_if_never_run(self, task: asyncio.Task[None]) -> None:
         if self._parent is not None:
-            self._parent._inner.discard(self)
+            self._parent.inner_calls.discard(self)
         awaitable = self._awaitable
         if awaitable is not None:  # `_main` never ran, so it ended nothing
             if inspect.iscoroutine(awaitable):

@@ -183,7 +183,7 @@ class _CountedRun:
 def send_to_executor(executor: Executor, call: ThreadCall) -> None:
     """Run `call` on `executor`; lanes and worker pools take it directly, other executors
     through `submit`."""
-    call._pool = executor
+    call.pool = executor
     if isinstance(executor, PostingExecutor):
         if not executor.post(call.run):
             raise RuntimeError(f"{executor!r} has shut down and cannot run sync_to_async calls")
@@ -241,7 +241,7 @@ def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) 
     load = DEFAULT_POOL_LOADS.of(loop)
     # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by its
     # load, as the executor itself may be out of sight.
-    call._pool = load
+    call.pool = load
     offered_to_lane = False
     if not load.enter(_size_of_default(executor)):
         load.enter()  # queued in the executor all the same
