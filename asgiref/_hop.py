@@ -3,14 +3,14 @@ it, and carry context variables there and back.
 
 Theory
 ------
-`ThreadCall` (sync_to_async) takes a sync call from a task on an event loop to a thread. It is a
-work item: posted to a lane (see `_lanes`) or submitted to an executor, it runs the function in a
-copy of the task's context and wakes the task with `loop.call_soon_threadsafe`.
+`ThreadCall` (sync_to_async, here) takes a sync call from a task on an event loop to a thread.
+It is a work item: sent where `_routing` says (a lane, see `_lanes`, or an executor), it runs the
+function in a copy of the task's context and wakes the task through the loop's inbox (`_inbox`).
 
-`LoopCall` (async_to_sync) takes a coroutine function from a sync thread to an event loop: the
-loop awaiting that thread's `ThreadCall`, if any, else a new loop on a thread of its own (see
-`_loops`). The sync thread does not just block while it waits: it serves the call's *lane*, so
-that thread-sensitive calls made by that coroutine come back to it (that is what
+`LoopCall` (async_to_sync, in `_loop_call`) takes a coroutine function from a sync thread to an
+event loop: the loop awaiting that thread's `ThreadCall`, if any, else a new loop on a thread of
+its own (see `_loops`). The sync thread does not just block while it waits: it serves the call's
+*lane*, so that thread-sensitive calls made by that coroutine come back to it (that is what
 "thread-sensitive" promises, and it is why nesting never needs another thread). The lane is the
 call's own, as asgiref's `CurrentThreadExecutor` is: it travels to the coroutine in a context
 variable (`CURRENT_LANE`), and once the call is over it refuses work, so a task that outlived the
