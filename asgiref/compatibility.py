@@ -1,22 +1,9 @@
 """Running legacy ASGI 2 applications as ASGI 3 ones.
 
-An ASGI 2 ("double callable") application is called twice: ``app(scope)`` synchronously builds an
-instance, and ``await instance(receive, send)`` runs it. An ASGI 3 ("single callable") application
-is one coroutine function, ``await app(scope, receive, send)``. Servers speak ASGI 3 and wrap
-anything else.
-
-Nothing in an application says which kind it is, so the test is a guess from its shape, in this
-order (the order matters; it is the one servers have always used):
-
-1. An explicit marker wins: a truthy ``_asgi_single_callable`` attribute means ASGI 3, a truthy
-   ``_asgi_double_callable`` one ASGI 2 (the single marker is read first).
-2. A class is ASGI 2: calling it with the scope builds the instance. A class written as an ASGI 3
-   application cannot be told apart from its ``__init__`` alone, so it needs the marker.
-3. Anything that gives a coroutine when called is ASGI 3: an ``async def`` function, a bound
-   method or ``functools.partial`` of one, a callable marked as a coroutine function, or an
-   instance whose ``__call__`` is one of those.
-4. Everything else is ASGI 2: a sync function, method or callable instance is taken to be the
-   first half of a double call.
+An ASGI 2 ("double callable") application is called twice: ``app(scope)`` builds an instance, and
+``await instance(receive, send)`` runs it; an ASGI 3 one is ``await app(scope, receive, send)``.
+Nothing in an application says which it is, so `is_double_callable` guesses, by markers first and
+shape second, in the order servers have always used (docs/compatibility.rst spells it out).
 """
 
 from __future__ import annotations

@@ -6,34 +6,23 @@ Each attribute name of a `Local` gets a context variable of its own (made on fir
 value is an *entry*: the attribute's value, plus the flow that stored it (see `_flow`: the thread
 where the work started, which code the bridge runs elsewhere for that work shares). An entry is
 visible only to its own flow. A read is one dict lookup and one `ContextVar.get`; a write is one
-`ContextVar.set`, with nothing copied; a delete stores "no entry". Consequences:
-
-* Values follow the context: code awaited from the setter and tasks it spawns see them, and so
-  does code on the far side of `sync_to_async` / `async_to_sync`, whose context is a copy of the
-  caller's; the bridge copies changed variables back, so values set there are seen by the caller
-  afterwards.
-* Setting or deleting in one context never changes what another context sees.
-* Threads stay isolated even when a new thread starts with a copy of its parent's context (as
-  threads do on free-threaded Python 3.14), whether it runs sync code or its own event loop. The
-  same goes for threads that run a copied context by hand (`asyncio.to_thread`, executors): use
-  `sync_to_async` to carry values to a thread. The bridge is not "another thread" in this sense.
-* Nothing refers back to the `Local`, so values are freed with the last context (or, for
-  `thread_critical`, the last thread) that holds them; there are no cycles to wait for.
+`ContextVar.set`, with nothing copied; a delete stores "no entry". So values follow the context
+(and the bridge, which copies contexts there and back), setting in one context never changes
+another, and a thread that starts with a copy of its parent's context (free-threaded 3.14) sees
+nothing of the parent's. Nothing refers back to the `Local`: values die with the last context
+that holds them, with no cycles to wait for. (docs/local.rst tells users all this.)
 
 `thread_critical=True` is for things that must never cross threads (database connections): in sync
 code the storage is a plain `threading.local`; in async code it is context variables whose entries
 are only visible on the thread that stored them, so they are never shared across the bridge.
 
 The face users see is asgiref 3.13's: ``Local(...)`` returns an instance of one of two private
-classes, one per mode (which also spares every access a test of the mode), and `Local` cannot be
-subclassed. A missing attribute raises an `AttributeError` that names the storage object it was
-looked up in: the per-`Local` map of variables (a `_CVar`, shown like a plain object), or the
-`threading.local` of a thread-critical `Local` in sync code.
-
-Names the class itself has (``__class__``, ``__dict__``, ``__doc__``, ...) read as on any
-object: the class's attribute wins. A value set under such a name is still stored (as it is by
-asgiref 3.13, so setting one never fails where it did not), but in a store of its own that reads
-never consult, so that it cannot shadow the real attribute through the fast path.
+classes, one per mode (which also spares every access a test of the mode), `Local` cannot be
+subclassed, and a missing attribute raises an `AttributeError` naming the storage object it was
+looked up in (a `_CVar`, or the `threading.local` of a thread-critical `Local` in sync code).
+Names the class itself has (``__class__``, ``__dict__``, ...) read as on any object; a value set
+under such a name is stored (as asgiref 3.13 does) where reads never look, so that it cannot
+shadow the real attribute through the fast path.
 """
 
 import asyncio

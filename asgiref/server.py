@@ -1,34 +1,10 @@
 """`StatelessServer`: the base class for servers of stateless protocols (UDP, channel layers).
 
 Such a server sees messages, not connections: each message carries a scope id, and the server keeps
-one application instance per scope id, fed through that instance's input queue.
-
-How it behaves (as asgiref 3.13.0 does)
----------------------------------------
-* `get_or_create_application_instance` starts the application of a new scope id at once, as a task,
-  and returns the instance's input queue. `application_instances` maps each scope id to a plain
-  dict with the keys `input_queue`, `future` (the task), `scope` and `last_used` (the
-  `time.time()` of the latest call for that scope id).
-* Before a new instance is made, while *more* than `max_applications` are listed, the least
-  recently used one is deleted (`delete_oldest_application_instance`, which calls
-  `delete_application_instance`): so `max_applications + 1` instances can be live.
-* Every `application_checker_interval` seconds the checker forgets the instances whose application
-  ended, first handing an exception it raised to `application_exception` (the instance is still
-  listed then). The default `application_exception` logs to the root logger.
-* `arun()` ends when `handle()` does and leaves the instances alone; under `run()`, the event
-  loop's shutdown cancels them, and they stay listed.
-
-Where it differs on purpose
----------------------------
-* For code written like the seed page (which awaits these methods, overrides them as coroutines
-  and runs `instance["application"]` itself): the input queue can be awaited and indexed like its
-  entry (see `_InputQueue`), the delete methods return an awaitable, and a delete override that
-  is a coroutine function is run as a task instead of being dropped.
-* Bugs of the original, fixed: a cancelled instance is simply forgotten (the original's checker
-  fails on it and stops the server); `arun()` stops the checker when it ends (the original leaves
-  it running); a `KeyboardInterrupt` raised in `handle()` ends `run()` without a "Task exception
-  was never retrieved" report; an eviction round that deletes nothing ends the eviction (the
-  original would loop forever).
+one application instance per scope id, fed through that instance's input queue. It behaves as
+asgiref 3.13.0's does (docs/server.rst), except where DIFFERENCES.md says (SERVER-1 to SERVER-6):
+it also serves code written like the seed page, which awaits these methods and overrides them as
+coroutines, and it fixes four bugs of the original that stop or hang a server.
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
-"""Driving ASGI applications from tests.
+"""Driving ASGI applications from tests: `ApplicationCommunicator`, and a communicator per protocol.
 
-`ApplicationCommunicator` runs one application instance for one scope and lets a test feed it
-messages and read what it sends. It behaves as asgiref 3.13.0's does, error states included,
-because test suites (and Channels, which subclasses it) depend on them:
-
-* The application starts on first use (the first `send_input`, `receive_output`,
-  `receive_nothing` or `wait`, or reading `future`) as a task of the running loop, in a fresh,
-  empty `contextvars.Context`: it sees none of the test's context variables, so, for example, a
-  `ThreadSensitiveContext` the test is in does not reach it.
-* Its `receive` is `input_queue.get` and its `send` is `output_queue.put`.
-* Once the application has ended, `send_input`, `receive_output`, `receive_nothing` and `stop()`
-  raise what it ended with: its exception, or `CancelledError` if it was cancelled. Being
-  cancelled is an ordinary end: a timeout cancels the application, so every later call raises
-  `CancelledError`.
-* `receive_output(timeout)` waits for a message and for nothing else: an application that ends
-  without sending is noticed only when the timeout expires. Then it raises the application's
-  exception if it failed, and otherwise cancels it and raises `TimeoutError()`, with no message
-  (unless the application raises something else as it is cancelled: that is raised instead).
-* `wait(timeout)` waits for the application to end and raises its exception if it failed; one
-  that does not end in time is cancelled, and `wait()` returns. Cancelling a task blocked in
-  `wait()` cancels the application too, and that `wait()` returns.
-* `timeout=None` means no limit.
-
-Channels' communicators set `self.scope` before calling `super().__init__`, and override
-`send_input` and `receive_output`; the protocol communicators below go through those two as well.
-
-The protocol communicators (`HttpCommunicator`, `WebsocketCommunicator`, `LifespanCommunicator`)
-are additions of this package: each speaks one protocol, so a test reads like the conversation it
-checks.
+`ApplicationCommunicator` behaves as asgiref 3.13.0's does, error states and timeouts included,
+because test suites (and Channels, which subclasses it) depend on them; docs/testing.rst says how,
+point by point. The protocol communicators are additions of this package.
 """
 
 from __future__ import annotations

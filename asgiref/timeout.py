@@ -8,32 +8,11 @@ while the `CancelledError` is being handled, so that is its ``__context__``). Le
 cancels the timer. Entering and leaving never await, which is why the block can be written with a
 plain ``with`` inside a coroutine as well as with ``async with``.
 
-What users see is asgiref 3.13's: the warnings, the errors for misuse, `remaining` (None until
-the block is entered, and for a delay of zero or less, which cancels at the loop's next turn
-instead of at a time), `expired` (which stays true once the deadline has passed), and a timeout
-object that may be entered again (each entry starts a new deadline and replaces a pending one).
-
-Two deliberate differences, both about someone else's cancellation (Python 3.11+, where each task
-counts the cancellations requested of it with `Task.cancelling()`):
-
-* The timer's cancellation is taken back with `Task.uncancel()` when the block is left, so the
-  count is what it would have been without the timeout. asgiref 3.13 leaves it raised, after
-  which structured concurrency in that task misbehaves: an `asyncio.TaskGroup` whose child fails
-  no longer cancels the body of the ``async with`` (it waits for it to finish on its own).
-* A `CancelledError` becomes a `TimeoutError` only if this entry's timer fired and nobody else
-  asked to cancel the task meanwhile (the count is still at its value on entry once ours is taken
-  back). asgiref 3.13 converts it whenever its deadline ever passed, so a cancellation from
-  outside that lands with the deadline (or after an earlier expiry of the same object) is lost:
-  the task sees a timeout, carries on, and is never cancelled. Python 3.10 keeps no count: there,
-  an outside cancellation landing after the timer fired and before the task resumed is reported
-  as the timeout.
-
-Nested timeouts each take back only their own cancellation, so an inner one expiring raises
-`TimeoutError` out of the inner block alone, and an outer one expiring passes through the inner
-block as the `CancelledError` it is.
-
-`TimeoutError` here is `asyncio.TimeoutError`: on 3.11+ that is the builtin `TimeoutError`, and on
-3.10 it is the class ``except asyncio.TimeoutError`` catches.
+What users see is asgiref 3.13's (docs/timeout.rst), except that the timer's cancellation is taken
+back (`Task.uncancel()`, 3.11+) when the block is left, and that only this entry's own
+cancellation becomes `TimeoutError`, never someone else's landing with it (DIFFERENCES.md,
+TIMEOUT-1 and TIMEOUT-2). Nested timeouts each take back only their own cancellation, so an outer
+one expiring passes through an inner block as the `CancelledError` it is.
 """
 
 import asyncio

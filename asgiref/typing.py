@@ -1,26 +1,11 @@
 """Static types for ASGI 3: every scope, every event, and the application callables.
 
-These are `TypedDict`s, so they cost nothing at run time: servers and applications keep passing
-plain dicts, and a type checker tells them when a dict does not match the message it claims to be.
-The keys and their value types are asgiref 3.13's, so code checked against it checks the same
-here, with one difference and some additions:
-
-* A key the ASGI spec calls *optional* (it names a default, or says a missing key means the
-  server lacks a feature) is `NotRequired`: a dict without it is valid, and code that reads it
-  should use ``.get()`` with the spec's default. (asgiref 3.13 requires nearly every key, so the
-  smallest scope or event the spec allows does not type-check there.)
-* The extension events asgiref 3.13 does not have or does not list (zero-copy send, path send,
-  early hints, debug) are in the send union too, since an application may send them once the
-  server lists the extension in ``scope["extensions"]``.
-
-Otherwise the module looks as asgiref 3.13's does at run time too, for code that introspects it:
-the unions are `typing.Union`s, `ASGI2Application` is ``type[ASGI2Protocol]``, and the typing
-names it imports (``Union``, ``Literal``, ``TypedDict``, ...) can be imported from here.
-
-Every ``type`` key is a `Literal`, so comparing ``scope["type"]`` or ``message["type"]`` narrows a
-union (`Scope`, `ASGIReceiveEvent`, `ASGISendEvent`) to the one `TypedDict`. Header lists are
-``Iterable[tuple[bytes, bytes]]``: the spec's ``[name, value]`` pairs, as tuples so that
-``for name, value in headers`` and ``dict(headers)`` type-check.
+`TypedDict`s, with asgiref 3.13's keys and value types, so code checked against it checks the same
+here (docs/typing.rst), with two changes: a key the ASGI spec calls optional is `NotRequired`
+(DIFFERENCES.md, TYPING-1), and the send union also has the extension events asgiref 3.13 lacks.
+At run time the module looks as asgiref 3.13's does, for code that introspects it: the unions
+are `typing.Union`s, `ASGI2Application` is ``type[ASGI2Protocol]``, and the typing names it
+imports can be imported from here.
 """
 
 import sys
