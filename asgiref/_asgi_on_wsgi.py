@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _lifespan
+from ._hop import ThreadCall
 from ._lanes import BorrowedLane
 from ._loop_call import LOOP_CHECK_INTERVAL, LoopCall, LoopGoneError, run_on_loop
 from ._loops import LoopThread
@@ -52,7 +53,6 @@ from ._wsgi_body import ClientDisconnectedError
 from ._wsgi_request import scope_from_environ
 from ._wsgi_response import wsgi_headers, wsgi_status
 from ._wsgi_state import Machine
-from .sync import SyncToAsync
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -149,14 +149,17 @@ def _body_length(environ: WSGIEnvironment) -> int | None:
 
 
 class _Server(enum.Enum):
-    """How far the WSGI server has taken the response (moved on its thread)."""
+    """How far the WSGI server has taken the response (moved on its thread).
 
-    STARTING = "the app's task runs; the thread waits for http.response.start"
-    STREAMING = "the server has the status and headers; body chunks go to it as they come"
-    COMPLETE = "the thread has read the app's last body message"
-    CUT_SHORT = "the app ended before completing its response: its outcome was reported then"
-    ABANDONED = "the server closed the response early, while the app ran: the client is gone"
-    CLOSED = "the server closed the response: the app's task has ended, or is waited for"
+    STARTING: the app's task runs; the thread waits for http.response.start.
+    STREAMING: the server has the status and headers; body chunks go to it as they come.
+    COMPLETE: the thread has read the app's last body message.
+    CUT_SHORT: the app ended before completing its response: its outcome was reported then.
+    ABANDONED: the server closed the response early, while the app ran: the client is gone.
+    CLOSED: the server closed the response: the app's task has ended, or is waited for.
+    """
+
+    STARTING, STREAMING, COMPLETE, CUT_SHORT, ABANDONED, CLOSED = range(6)
 
 
 _SERVER_MOVES = {
@@ -168,12 +171,15 @@ _SERVER_MOVES = {
 
 
 class _App(enum.Enum):
-    """The response as the app's `send()` and `receive()` see it (moved on the loop)."""
+    """The response as the app's `send()` and `receive()` see it (moved on the loop).
 
-    STARTING = "the app has not sent http.response.start"
-    SENDING_BODY = "the app sends the body"
-    COMPLETE = "the app sent its last body message: the request is over"
-    CLIENT_GONE = "the body ended early, or the server closed the response: the request is over"
+    STARTING: the app has not sent http.response.start.
+    SENDING_BODY: the app sends the body.
+    COMPLETE: the app sent its last body message: the request is over.
+    CLIENT_GONE: the body ended early, or the server closed the response: the request is over.
+    """
+
+    STARTING, SENDING_BODY, COMPLETE, CLIENT_GONE = range(4)
 
 
 _APP_MOVES = {
@@ -184,11 +190,14 @@ _APP_MOVES = {
 
 
 class _Body(enum.Enum):
-    """The request body as `receive()` hands it out (moved on the loop)."""
+    """The request body as `receive()` hands it out (moved on the loop).
 
-    EMPTY = "there is none: receive() hands out one empty http.request, with no hop"
-    STREAMING = "receive() has the request's thread read the next piece of wsgi.input"
-    RECEIVED = "the app has the whole body"
+    EMPTY: there is none: receive() hands out one empty http.request, with no hop.
+    STREAMING: receive() has the request's thread read the next piece of wsgi.input.
+    RECEIVED: the app has the whole body.
+    """
+
+    EMPTY, STREAMING, RECEIVED = range(3)
 
 
 _BODY_MOVES = {_Body.EMPTY: {_Body.RECEIVED}, _Body.STREAMING: {_Body.RECEIVED}}
@@ -354,7 +363,7 @@ class Exchange:
     async def _receive(self) -> Message:
         body = self._body.state
         if body is not _Body.RECEIVED and not self._client_gone():
-            piece = (b"", True) if body is _Body.EMPTY else await _READ_ON_REQUEST_THREAD(self)
+            piece = (b"", True) if body is _Body.EMPTY else await self._read_on_request_thread()
             if piece is not None:
                 chunk, last = piece
                 if last and self._body.state is not _Body.RECEIVED:  # (a concurrent receive())
@@ -363,6 +372,16 @@ class Exchange:
             self._end_request(_App.CLIENT_GONE)  # the body ended early: the client went away
         await self._over.wait()
         return {"type": "http.disconnect"}
+
+    async def _read_on_request_thread(self) -> tuple[bytes, bool] | None:
+        """`read_body_chunk`, run on the request's thread (which serves the lane while the
+        request lasts); None if the request is over and its thread gone."""
+        context = contextvars.copy_context()
+        call = ThreadCall(self._loop, self.read_body_chunk, (), {}, context, None)
+        if not self._lane.post(call.run):
+            return None
+        piece: tuple[bytes, bool] | None = await call.result()
+        return piece
 
     async def _send(self, message: Message) -> None:
         if self._client_gone():
@@ -387,7 +406,3 @@ class Exchange:
             await self._response.put(message, len(message.get("body", b"")))
         else:
             raise ValueError(f"AsgiToWsgi cannot send {kind!r} messages: it serves HTTP only")
-
-
-# Thread-sensitive, so it runs on the request's WSGI thread (the lane the app's task points at).
-_READ_ON_REQUEST_THREAD = SyncToAsync(Exchange.read_body_chunk, thread_sensitive=True)

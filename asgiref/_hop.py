@@ -142,7 +142,7 @@ class CallBase:
         self._baseline = None
         ACTING_FOR.reset(token)
 
-    def _outcome(self) -> Any:
+    def outcome(self) -> Any:
         """Return the result, or raise the exception, of the finished call (once)."""
         error = self._error
         if error is not None:
@@ -236,16 +236,8 @@ class ThreadCall(CallBase):
         self._inbox.deliver(self)
 
     def _call_in_context(self) -> Any:
-        if not self.on_single_thread:
-            return self._call_for_flow()
-        token = ON_SINGLE_THREAD.set(True)
-        try:
-            return self._call_for_flow()
-        finally:
-            ON_SINGLE_THREAD.reset(token)
-
-    def _call_for_flow(self) -> Any:
         """Call the function as part of the caller's flow; runs inside the callee's context."""
+        single = ON_SINGLE_THREAD.set(True) if self.on_single_thread else None
         token = self._join_flow()
         try:
             if self._exception is None:
@@ -253,6 +245,8 @@ class ThreadCall(CallBase):
             return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
         finally:
             self._leave_flow(token)
+            if single is not None:
+                ON_SINGLE_THREAD.reset(single)
 
     def _drop_request(self) -> None:
         """Forget the function, its arguments and its context once called, so they die with the
@@ -277,25 +271,22 @@ class ThreadCall(CallBase):
         if not self._waiter.done():
             self._waiter.set_result(None)
 
-    # Awaiting a ThreadCall, in the task that made it:
-    #
-    #     try:
-    #         await call.waiter
-    #     except asyncio.CancelledError:
-    #         await call.settle_cancellation()
-    #     return call.outcome()
-    #
-    # It is spelled out at the one place that awaits (SyncToAsync.__call__) rather than wrapped in
-    # a coroutine method here: that extra coroutine frame was a tenth of the bridge's own cost.
-
     @property
     def waiter(self) -> asyncio.Future[None]:
         """Resolved on the loop when the call has finished."""
         return self._waiter
 
-    def outcome(self) -> Any:
-        """The call's result, or raise its exception."""
-        return self._outcome()
+    async def result(self, carry_back_from: contextvars.Context | None = None) -> Any:
+        """In the task that made the call: wait for it, settling a cancellation as the module
+        docstring says; carry back the changes made in `carry_back_from` (the context the
+        function ran in), then return the function's result or raise its exception."""
+        try:
+            await self._waiter
+        except asyncio.CancelledError:
+            await self.settle_cancellation()
+        if carry_back_from is not None and self.changed:
+            carry_back(carry_back_from)
+        return self.outcome()
 
     async def settle_cancellation(self) -> None:
         """After the awaiting task was cancelled (see the module docstring): hand the cancellation

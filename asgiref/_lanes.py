@@ -2,28 +2,20 @@
 
 Thread-sensitive sync code (Django's ORM, anything keeping state in thread-locals) must always run
 on the same thread as the rest of its "sync world". A lane is how work gets to that thread. There
-are two kinds, sharing one queue and one serving loop (`WorkQueue._serve`):
+are two kinds, sharing one queue and one serving loop (`WorkQueue.serve_until`):
 
 * A *borrowed* lane (`BorrowedLane`) is served by a thread that is blocked waiting for something
   else: a sync thread waiting in `async_to_sync` serves the lane of that call until the coroutine
-  it waits for is done (`WorkQueue.run_until`). `CurrentThreadExecutor` is the public face of
-  this kind.
+  it waits for is done. `CurrentThreadExecutor` is the public face of this kind.
 * An *owned* lane (`ThreadLane`) has a dedicated thread that serves it until the lane is closed:
   the process-wide lane, each `ThreadSensitiveContext`'s lane, each `AsyncSingleThreadContext`'s.
+  Its thread has an owner, as every thread here has (see `_threads`); after `os.fork()`, a lane
+  inherited from the parent starts a new thread in the child on its next item.
 
-Guarantees:
-
-* `post` either accepts an item, and then the item runs, or refuses it (returns False) at once, so
-  a caller never waits on a lane that nobody serves. A borrowed lane accepts work only while it is
-  being served; a closing lane drains what it accepted before it stops.
-* Work items never raise: they carry their outcome to whoever waits for them. The serving loop has
-  no error handling of its own to get wrong. It drops each item once run, so an item (and the
-  context it holds) is never kept alive by an idle thread.
-* Every thread started here has an owner that ends it: a `ThreadLane` is closed by whoever created
-  it, and at interpreter exit every lane still open is closed (see `_threads`) before Python
-  waits for its non-daemon threads, as `concurrent.futures` does for its workers; a lane's thread
-  exits once its queue is drained. After `os.fork()`, a lane inherited from the parent starts a
-  new thread in the child on its next item (the parent's thread does not exist there).
+`post` either accepts an item, and then the item runs, or refuses it (returns False) at once, so
+a caller never waits on a lane that nobody serves: a borrowed lane accepts work only while it is
+being served; a closing lane drains what it accepted before it stops. The serving loop drops each
+item once run, so an item (and the context it holds) is never kept alive by an idle thread.
 """
 
 from __future__ import annotations
@@ -85,19 +77,29 @@ class WorkQueue(PostingExecutor):
         with self._lock:
             self._open_count -= 1
 
-    def _serve(
+    def serve_until(
         self,
         is_done: Callable[[], bool],
         poll: Callable[[], None] | None = None,
         poll_interval: float | None = None,
+        *,
+        start: Callable[[], None] | None = None,
+        already_open: bool = False,
     ) -> None:
-        """Run items until `is_done()` and the queue is drained; the queue must already be open.
+        """Open the lane (unless `already_open`), call `start()` if given, and run items on this
+        thread until `is_done()` and the queue is drained.
 
-        `poll` is called whenever `poll_interval` seconds pass without any work; it may raise to
-        abandon the wait (the queue is then closed, and the exception propagates).
+        The lane is open before `start` runs, so work that `start` triggers is never refused.
+        Nested calls on the same thread serve the same queue. `poll` is called whenever
+        `poll_interval` seconds pass without any work; it may raise to abandon the wait (the lane
+        is then closed, and the exception propagates).
         """
+        if not already_open:
+            self._open()
         items = self._items
         try:
+            if start is not None:
+                start()
             while True:
                 if is_done() and self._close_if_drained():
                     return
@@ -116,48 +118,16 @@ class WorkQueue(PostingExecutor):
             self._force_close()
             raise
 
-    def run_until(
-        self,
-        start: Callable[[], None],
-        is_done: Callable[[], bool],
-        poll: Callable[[], None] | None = None,
-        poll_interval: float | None = None,
-        *,
-        already_open: bool = False,
-    ) -> None:
-        """Open the lane (unless `already_open`), call `start()`, and serve it on this thread
-        until `is_done()`.
-
-        The lane is open before `start` runs, so work that `start` triggers is never refused.
-        Nested calls on the same thread serve the same queue.
-        """
-        if not already_open:
-            self._open()
-        try:
-            start()
-        except BaseException:
-            self._force_close()
-            raise
-        self._serve(is_done, poll, poll_interval)
-
-    def serve_until(
-        self,
-        is_done: Callable[[], bool],
-        poll: Callable[[], None] | None = None,
-        poll_interval: float | None = None,
-    ) -> None:
-        """`run_until` with nothing to start: serve the lane on this thread until `is_done()`."""
-        self.run_until(_nothing, is_done, poll, poll_interval)
-
     def hold_open(self) -> None:
         """Accept work from now on, also between the serving thread's periods of serving (it
-        returns to `run_until` later), until `release_hold`. The WSGI adapter holds its lane open
-        for a whole streamed response, so thread-sensitive work never goes elsewhere mid-request."""
+        returns to `serve_until` later), until `release_hold`. The WSGI adapter holds its lane
+        open for a whole streamed response, so thread-sensitive work never goes elsewhere
+        mid-request."""
         self._open()
 
     def release_hold(self) -> None:
         """On the serving thread: end a `hold_open`, first running the work accepted meanwhile."""
-        self._serve(_always)
+        self.serve_until(_always, already_open=True)
 
 
 class BorrowedLane(WorkQueue):
@@ -208,16 +178,14 @@ class ThreadLane(WorkQueue):
         with self._lock:
             if not self._open_count:
                 return False
-            if self._thread is None or self._generation != FORKS.generation:
-                self._start_thread_locked()
+            self._start_thread_locked()
             self._items.put(item)
         return True
 
     def start(self) -> None:
         """Start the lane's thread now, ahead of its first item."""
         with self._lock:
-            if self._thread is None or self._generation != FORKS.generation:
-                self._start_thread_locked()
+            self._start_thread_locked()
 
     def rename(self, name: str) -> None:
         self._name = name
@@ -225,6 +193,9 @@ class ThreadLane(WorkQueue):
             self._thread.name = name
 
     def _start_thread_locked(self) -> None:
+        """Start the thread, unless it runs already."""
+        if self._thread is not None and self._generation == FORKS.generation:
+            return
         if self._generation != FORKS.generation:
             # Inherited through fork: the parent's thread and queued items do not exist here.
             self._generation = FORKS.generation
@@ -265,7 +236,7 @@ class ThreadLane(WorkQueue):
 
     def _run(self) -> None:
         try:
-            self._serve(self._is_closing)
+            self.serve_until(self._is_closing, already_open=True)
         finally:
             OWNERS.discard(self)
             on_exit = self._on_exit
@@ -338,13 +309,17 @@ def run_on_own_thread(item: WorkItem, name: str) -> None:
     SPARE_LANE.take(name, item).close()
 
 
-class _ProcessLane:
-    """The process-wide lane, where thread-sensitive work goes when no other rule applies:
-    created on first use (importing asgiref starts no thread)."""
+class _ProcessLane(PostingExecutor):
+    """The process-wide lane, where thread-sensitive work goes when no other rule applies: the
+    default `SyncToAsync.single_thread_executor`, a stable object in front of a `ThreadLane` made
+    on first use (importing asgiref starts no thread)."""
 
     def __init__(self) -> None:
         self._lane: ThreadLane | None = None
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "<asgiref process-wide thread-sensitive lane>"
 
     @property
     def lane(self) -> ThreadLane:
@@ -356,28 +331,17 @@ class _ProcessLane:
                     lane = self._lane = ThreadLane("asgiref-sync-main")
         return lane
 
+    def post(self, item: WorkItem) -> bool:
+        return self.lane.post(item)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.lane.shutdown(wait)
+
     def forget_after_fork(self) -> None:
         self._lock = threading.Lock()
 
 
 PROCESS_LANE = _ProcessLane()
-
-
-class _MainLaneDoor(WorkQueue):
-    """The default `SyncToAsync.single_thread_executor`: a stable object that forwards to the
-    process-wide lane."""
-
-    def __repr__(self) -> str:
-        return "<asgiref process-wide thread-sensitive lane>"
-
-    def post(self, item: WorkItem) -> bool:
-        return PROCESS_LANE.lane.post(item)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        PROCESS_LANE.lane.shutdown(wait)
-
-
-MAIN_LANE_DOOR = _MainLaneDoor()
 
 
 FORKS.on_fork(PROCESS_LANE.forget_after_fork)

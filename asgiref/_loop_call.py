@@ -94,14 +94,14 @@ class LoopCall(CallBase):
 
     def _serve_until_done(self, start: Callable[[], None], poll: Callable[[], None] | None) -> Any:
         try:
-            self._lane.run_until(start, self.is_done, poll, LOOP_CHECK_INTERVAL)
+            self._lane.serve_until(self.is_done, poll, LOOP_CHECK_INTERVAL, start=start)
         except BaseException:
             if self._state is not _DONE:
                 self.cancel_from_thread()
             raise
         if self._final_context is not None:
             carry_back(self._final_context)
-        return self._outcome()
+        return self.outcome()
 
     @property
     def withdrawn(self) -> bool:
@@ -115,10 +115,6 @@ class LoopCall(CallBase):
 
     def is_done(self) -> bool:
         return self._state is _DONE
-
-    def outcome(self) -> Any:
-        """The finished coroutine's result, or raise its exception."""
-        return self._outcome()
 
     def _check_loop(self) -> None:
         loop = self.loop

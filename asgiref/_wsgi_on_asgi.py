@@ -55,15 +55,18 @@ _TOO_MANY_HEADERS = b"Bad Request: Too many duplicate headers"
 
 
 class _Body(enum.Enum):
-    """The request body, as the loop passes it on to the app's `wsgi.input` (moved on the loop)."""
+    """The request body, as the loop passes it on to the app's `wsgi.input` (moved on the loop).
 
-    AWAITED = "the first http.request message has not come"
-    EMPTY = "the request has no body"
-    COMPLETE = "the whole body is in the pipe"
-    STREAMING = "more is to come: a task receives it as the pipe has room"
-    TOO_LARGE = "it is over max_body_size: the app's reads fail, the answer is 413"
-    CUT_SHORT = "receive() failed before its end: the app's reads fail, then __call__ raises"
-    DROPPED = "the app's side ended the pipe (its request is over) before the body's end"
+    AWAITED: the first http.request message has not come.
+    EMPTY: the request has no body.
+    COMPLETE: the whole body is in the pipe.
+    STREAMING: more is to come: a task receives it as the pipe has room.
+    TOO_LARGE: it is over max_body_size: the app's reads fail, the answer is 413.
+    CUT_SHORT: receive() failed before its end: the app's reads fail, then __call__ raises.
+    DROPPED: the app's side ended the pipe (its request is over) before the body's end.
+    """
+
+    AWAITED, EMPTY, COMPLETE, STREAMING, TOO_LARGE, CUT_SHORT, DROPPED = range(7)
 
 
 _BODY_MOVES = {
@@ -73,13 +76,16 @@ _BODY_MOVES = {
 
 
 class _Response(enum.Enum):
-    """The response, as the app's thread passes it on (moved on that thread)."""
+    """The response, as the app's thread passes it on (moved on that thread).
 
-    NOT_STARTED = "start_response has not been called"
-    HEADERS_READY = "start_response was called: its message goes out with the first chunk"
-    SENDING_BODY = "the start message was sent (`response_started`)"
-    ENDED = "the final body message was sent"
-    REFUSED = "the adapter answered instead of the app: 400 (a bad request) or 413"
+    NOT_STARTED: start_response has not been called.
+    HEADERS_READY: start_response was called: its message goes out with the first chunk.
+    SENDING_BODY: the start message was sent (`response_started`).
+    ENDED: the final body message was sent.
+    REFUSED: the adapter answered instead of the app: 400 (a bad request) or 413.
+    """
+
+    NOT_STARTED, HEADERS_READY, SENDING_BODY, ENDED, REFUSED = range(5)
 
 
 _RESPONSE_MOVES = {

@@ -1,10 +1,10 @@
 """The state machines the WSGI adapters' requests are made of (after h11's `_state.py`).
 
-A state is a member of an `Enum` whose value says what it means, and a table says which states
-each may move to. `Machine.move` is the only way to change state: a move the table does not allow
-is a bug in the adapter, and raises `IllegalMoveError` at once rather than let the request go on
-in a state nobody planned for. A request has a half its thread moves and a half its event loop
-moves; a side reads the other's machine only where a comment says why that is safe.
+A state is a member of an `Enum` (whose docstring says what each means), and a table says which
+states each may move to. `Machine.move` is the only way to change state: a move the table does
+not allow is a bug in the adapter, and raises `IllegalMoveError` at once rather than let the
+request go on in a state nobody planned for. A request has a half its thread moves and a half its
+event loop moves; a side reads the other's machine only where a comment says why that is safe.
 """
 
 from __future__ import annotations

@@ -35,8 +35,10 @@ class CurrentThreadExecutor(BorrowedLane):
         if threading.current_thread() is not self.thread:
             raise RuntimeError("You cannot run CurrentThreadExecutor from a different thread")
         first, self._unserved = self._unserved, False
-        self.run_until(
-            lambda: future.add_done_callback(self._wake_on_done), future.done, already_open=first
+        self.serve_until(
+            future.done,
+            start=lambda: future.add_done_callback(self._wake_on_done),
+            already_open=first,
         )
 
     def _wake_on_done(self, _future: Future[Any]) -> None:

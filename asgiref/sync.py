@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from ._hop import ThreadCall, carry_back
+from ._hop import ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
-from ._lanes import MAIN_LANE_DOOR, BorrowedLane, ThreadLane, run_on_own_thread
+from ._lanes import PROCESS_LANE, BorrowedLane, ThreadLane, run_on_own_thread
 from ._loop_call import LoopCall, LoopGoneError, outer_loop
 from ._routing import SENSITIVE_CONTEXT, SensitiveWorld, route
 from .current_thread_executor import CurrentThreadExecutor
@@ -212,7 +212,7 @@ class SyncToAsync(Generic[_P, _R]):
     """
 
     # Where thread-sensitive calls go when no other rule applies; users may replace it.
-    single_thread_executor: Executor = MAIN_LANE_DOOR
+    single_thread_executor: Executor = PROCESS_LANE
 
     def __init__(
         self,
@@ -248,13 +248,7 @@ class SyncToAsync(Generic[_P, _R]):
             executor=self._executor,
             single_thread_executor=self.single_thread_executor,
         )
-        try:
-            await call.waiter
-        except asyncio.CancelledError:
-            await call.settle_cancellation()
-        if given is None and call.changed:
-            carry_back(context)
-        result: _R = call.outcome()
+        result: _R = await call.result(context if given is None else None)
         return result
 
     def __get__(self, parent: Any, objtype: Any = None) -> Callable[..., Coroutine[Any, Any, _R]]:
