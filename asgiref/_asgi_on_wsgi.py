@@ -48,7 +48,7 @@ from ._lanes import BorrowedLane
 from ._loop_call import LOOP_CHECK_INTERVAL, LoopCall, LoopGoneError, run_on_loop
 from ._loops import LoopThread
 from ._messages import RESPONSE_BUFFER, Message
-from ._pipe import Pipe
+from ._pipe import LaneWaiter, Pipe
 from ._wsgi_body import ClientDisconnectedError
 from ._wsgi_request import scope_from_environ
 from ._wsgi_response import wsgi_headers, wsgi_status
@@ -66,28 +66,6 @@ ABANDON_GRACE = 5.0
 
 class LifespanStartupFailedError(RuntimeError):
     """The ASGI app reported `lifespan.startup.failed`: it cannot serve requests."""
-
-
-class _LaneWaiter:
-    """Makes the WSGI thread serve its lane while it waits on a pipe (see `_pipe.ThreadWaiter`)."""
-
-    __slots__ = ("_check_loop", "_lane", "_waiting")
-
-    def __init__(self, lane: BorrowedLane, check_loop: Callable[[], None]) -> None:
-        self._lane = lane
-        self._check_loop = check_loop
-        self._waiting = False
-
-    def wait_until(self, ready: Callable[[], bool]) -> None:
-        self._waiting = True  # before `ready()` is first checked, so no wake-up is missed
-        try:
-            self._lane.serve_until(ready, self._check_loop, LOOP_CHECK_INTERVAL)
-        finally:
-            self._waiting = False
-
-    def wake(self) -> None:
-        if self._waiting:
-            self._lane.wake()
 
 
 class AppRunner:
@@ -223,7 +201,7 @@ class Exchange:
         # The lane this thread serves while it waits (the request's own, as in async_to_sync).
         lane = self._lane = BorrowedLane()
         self._response: Pipe[Message] = Pipe(
-            loop, RESPONSE_BUFFER, _LaneWaiter(lane, self._check_loop)
+            loop, RESPONSE_BUFFER, LaneWaiter(lane, self._check_loop)
         )
         self._call = LoopCall(
             loop, self._run_app(app, scope), lane, None, contextvars.copy_context()

@@ -16,8 +16,8 @@ Each end of a pipe belongs to one side: the thread side blocks (`put_blocking`, 
 the loop side awaits (`put`, `get`). Wake-ups across the boundary are what streaming costs, so they
 are spent only when somebody waits: the thread wakes the loop through the loop's inbox (see
 `_inbox`) at most once per wait (items written meanwhile ride along, and so do the pipes and calls
-of other requests arriving in the same batch), and the loop wakes the thread through its
-`ThreadWaiter`.
+of other requests arriving in the same batch). The thread side waits as every thread here waits
+for something, serving a lane (`LaneWaiter`), and the loop wakes it through that lane.
 
 A pipe ends in one of two ways. `close()` is the writer saying "no more": the reader gets what is
 queued, then `None`. `abort(error)` is either side saying "stop": queued items are dropped, and
@@ -30,55 +30,51 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from ._inbox import INBOXES, Inbox
+from ._lanes import BorrowedLane
+from ._loop_call import LOOP_CHECK_INTERVAL
 
 _T = TypeVar("_T")
 
 
-class ThreadWaiter(Protocol):
-    """How the thread side of a pipe waits, and how the loop side wakes it."""
+class LaneWaiter:
+    """How the thread side of a pipe waits: serving a lane (see `_lanes`), as a thread waiting in
+    `async_to_sync` does, so that work sent to that lane runs meanwhile; woken through the lane.
 
-    def wait_until(self, ready: Callable[[], bool]) -> None:
-        """Block until `ready()` is true; `ready` takes the pipe's lock itself."""
+    `poll` is called every `LOOP_CHECK_INTERVAL` seconds of waiting; it may raise to give up. The
+    lane is made on the first wait (most pipes of a small request never make their thread wait).
+    """
 
-    def wake(self) -> None:
-        """Make a thread blocked in `wait_until` check `ready()` again."""
+    __slots__ = ("_lane", "_poll", "_waiting")
 
-
-class BlockingWaiter:
-    """The plain way for a thread to wait: a condition variable, made on the first wait (most
-    pipes of a small request never make their thread wait)."""
-
-    __slots__ = ("_condition", "_waiting")
-
-    def __init__(self) -> None:
-        self._condition: threading.Condition | None = None
+    def __init__(
+        self, lane: BorrowedLane | None = None, poll: Callable[[], None] | None = None
+    ) -> None:
+        self._lane = lane
+        self._poll = poll
         self._waiting = False
 
     def wait_until(self, ready: Callable[[], bool]) -> None:
-        condition = self._condition
-        if condition is None:
-            condition = self._condition = threading.Condition(threading.Lock())
-        with condition:
-            self._waiting = True  # before checking `ready()`: see `wake`
-            try:
-                while not ready():
-                    condition.wait()
-            finally:
-                self._waiting = False
+        """Block until `ready()` is true (`ready` takes the pipe's lock itself)."""
+        lane = self._lane
+        if lane is None:
+            lane = self._lane = BorrowedLane()
+        # Marked before `ready()` is first checked: a waker changes the pipe's state under the
+        # pipe's lock before it reads this, so either the check sees the new state or the waker
+        # sees the mark and wakes the lane.
+        self._waiting = True
+        try:
+            lane.serve_until(ready, self._poll, LOOP_CHECK_INTERVAL)
+        finally:
+            self._waiting = False
 
     def wake(self) -> None:
-        # Callers change the pipe's state before calling this. A waiter that is not yet marked
-        # waiting has still to check `ready()`, and will see that state; one that is marked is
-        # either before that check or inside `wait()`, and taking the lock to notify covers both.
-        condition = self._condition
-        if condition is None or not self._waiting:
-            return
-        with condition:
-            if self._waiting:
-                condition.notify()
+        """Make a thread blocked in `wait_until` check `ready()` again."""
+        lane = self._lane
+        if self._waiting and lane is not None:
+            lane.wake()
 
 
 class Pipe(Generic[_T]):
@@ -104,13 +100,13 @@ class Pipe(Generic[_T]):
         self,
         loop: asyncio.AbstractEventLoop,
         limit: int,
-        thread: ThreadWaiter | None = None,
+        thread: LaneWaiter | None = None,
         *,
         lazy_reader: bool = False,
     ) -> None:
         self._loop = loop
         self._limit = limit
-        self._thread: ThreadWaiter = thread if thread is not None else BlockingWaiter()
+        self._thread = thread if thread is not None else LaneWaiter()
         self._lock = threading.Lock()
         self._items: deque[tuple[_T, int]] = deque()
         self._size = 0

@@ -1,27 +1,15 @@
 """Translating an HTTP request between the two worlds: ASGI scope to WSGI environ, and back.
 
-Pure functions, so they are tested by comparing whole values.
+Pure functions, so they are tested by comparing whole values. The environ is the one asgiref 3.13
+builds, key for key and in the same order (projects' tests compare whole environs), with the same
+errors, except where passing a request on would let a client fool the app or a proxy
+(DIFFERENCES.md, WSGI-6 to WSGI-8 and WSGI-12): a header name with "_" is dropped (it would forge
+the header a proxy set under the "-" spelling); a repeated or malformed Content-Length, a repeated
+Host, and CR, LF or NUL in a header raise `BadRequestError`, answered with 400 (these smuggle
+requests past proxies); cookies are joined with "; ", which cookie parsers split on; `root_path`
+comes off the path only as whole segments.
 
-The environ is the one asgiref 3.13 builds, key for key and in the same order (projects' tests
-compare whole environs): strings are "native strings" (the UTF-8 bytes of the path decoded as
-latin-1, header values as latin-1), repeated headers are joined with ",", a scope missing
-`method`, `path`, `query_string` or `http_version` raises `KeyError`, and more than
-`duplicate_header_limit` copies of one header raise the original's `ValueError` (a limit of 0 or
-None means no limit). What differs protects the app (see the notes on differences):
-
-* A header name containing "_" is dropped. "X-Forwarded-For" and "X_Forwarded_For" would both
-  become `HTTP_X_FORWARDED_FOR`, so a client could forge a header a proxy set (nginx and Apache
-  drop such headers too).
-* A repeated or malformed Content-Length, a repeated Host, and CR, LF or NUL in a header raise
-  `BadRequestError`, which the adapter answers with 400: these are how requests are smuggled past
-  a proxy that reads them differently.
-* Cookie headers are joined with "; ", the separator cookie parsers split on (Django would read
-  "a=1,b=2" as one cookie `a` with the value "1,b=2").
-* `root_path` comes off the front of the path only as whole segments ("/app" is not the mount
-  point of "/application", whose PATH_INFO would otherwise be "lication").
-
-Values are collected and joined once, so building the environ is linear in the number of headers
-(joining by repeated concatenation is quadratic when the limit is off).
+Values are collected and joined once, so building the environ is linear in the number of headers.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """Translating a response's status and headers between WSGI and ASGI.
 
-WSGI to ASGI (`WsgiToAsgi`) converts exactly as asgiref 3.13 does, with the same errors for the
-same mistakes (a test may expect them): the status is "<code> <reason>" with the reason dropped,
-and each header pair becomes `(name.lower().encode("ascii"), value.encode("ascii"))`. Three things
-differ, each because passing the header on would hurt the user (see the notes on differences):
-
-* a name or value holding CR, LF or NUL is refused with `InvalidResponseError`: it would let
-  whoever controls the value (often a redirect target taken from the request) inject headers or a
-  whole response, on servers that do not check;
-* spaces and tabs around a value are removed: they are not part of a field value (RFC 9110), and
-  strict servers (uvicorn with h11) drop the connection instead of sending them. Django's
-  Set-Cookie values all start with a space;
-* a negative Content-Length, or two different ones, are refused: either lets the body and the
-  declared length disagree, which desynchronizes a kept-alive connection.
+WSGI to ASGI converts exactly as asgiref 3.13 does, with the same errors for the same mistakes
+(a test may expect them), except where passing a header on would hurt the user (DIFFERENCES.md,
+WSGI-3 to WSGI-5): CR, LF or NUL in a header (injection) raise `InvalidResponseError`; spaces and
+tabs around a value are removed (strict servers drop the connection over them, and Django's
+Set-Cookie values start with one); a negative or conflicting Content-Length is refused (it
+desynchronizes a kept-alive connection).
 """
 
 from __future__ import annotations
