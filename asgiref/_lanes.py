@@ -61,7 +61,10 @@ class WorkQueue(PostingExecutor):
         """Make the serving thread re-check whether it is done."""
         self._items.put(_nothing)
 
-    def _open(self) -> None:
+    def hold_open(self) -> None:
+        """Accept work from now on, also between periods of serving, until `release_hold` (or,
+        for an owned lane, `close`). The WSGI adapter holds its lane open for a whole streamed
+        response, so thread-sensitive work never goes elsewhere mid-request."""
         with self._lock:
             self._open_count += 1
 
@@ -95,7 +98,7 @@ class WorkQueue(PostingExecutor):
         is then closed, and the exception propagates).
         """
         if not already_open:
-            self._open()
+            self.hold_open()
         items = self._items
         try:
             if start is not None:
@@ -118,21 +121,13 @@ class WorkQueue(PostingExecutor):
             self._force_close()
             raise
 
-    def hold_open(self) -> None:
-        """Accept work from now on, also between the serving thread's periods of serving (it
-        returns to `serve_until` later), until `release_hold`. The WSGI adapter holds its lane
-        open for a whole streamed response, so thread-sensitive work never goes elsewhere
-        mid-request."""
-        self._open()
-
     def release_hold(self) -> None:
         """On the serving thread: end a `hold_open`, first running the work accepted meanwhile."""
         self.serve_until(_always, already_open=True)
 
 
 class BorrowedLane(WorkQueue):
-    """A lane served by the thread that made it, while that thread waits in `run_until`. It
-    accepts work only while being served, and can be served again later (by the same thread)."""
+    """A lane served by the thread that made it, while that thread waits in `serve_until`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -152,10 +147,8 @@ class BorrowedLane(WorkQueue):
 
 
 class ThreadLane(WorkQueue):
-    """A lane with a dedicated thread, started on the first item and ended by `close()`.
-
-    The thread is not a daemon: like asgiref's executor threads, a function still running at
-    interpreter exit is waited for (after `_threads` has told every idle lane to stop)."""
+    """A lane with a dedicated thread, started on the first item and ended by `close()`. Not a
+    daemon: as with asgiref's executor threads, a function still running at exit is waited for."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -164,7 +157,7 @@ class ThreadLane(WorkQueue):
         self._generation = FORKS.generation
         self._closing = False
         self._on_exit: Callable[[], None] | None = None
-        self._open()  # an owned lane accepts work from birth until it is closed
+        self.hold_open()  # an owned lane accepts work from birth until it is closed
 
     def __repr__(self) -> str:
         return f"<ThreadLane {self._name!r}>"
@@ -248,11 +241,9 @@ class _SpareLane:
     """One owned lane whose thread is started ahead of need.
 
     Code that needs a new thread for a short while (each `async_to_sync` call with no event loop
-    around, each `ThreadSensitiveContext`) takes this lane instead of starting a thread: starting
-    one (and handing the GIL back and forth while it boots) is most of such a call's cost. Every
-    lane taken is used by one taker only and ends with it, as a new thread would. The next spare
-    starts on the taken lane's thread after the taker's first work, off the taker's critical
-    path; until it is ready, `take` makes a lane of its own.
+    around, each `ThreadSensitiveContext`) takes this lane instead: starting a thread is most of
+    such a call's cost. A taken lane serves its taker only and ends with it, as a new thread would;
+    the next spare starts on its thread after the taker's first work, off the critical path.
     """
 
     def __init__(self) -> None:

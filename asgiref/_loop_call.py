@@ -35,19 +35,6 @@ class LoopCall(CallBase):
     ended, so that the caller keeps serving thread-sensitive calls until the last task is gone.
     """
 
-    __slots__ = (
-        "_awaitable",
-        "_cancel_requested",
-        "_context",
-        "_final_context",
-        "_lane",
-        "_lock",
-        "_owns_loop",
-        "_parent",
-        "_state",
-        "_task",
-    )
-
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

@@ -81,21 +81,6 @@ class Pipe(Generic[_T]):
     """A FIFO of items, each with a size in bytes, from a writer on one side to a reader on the
     other; see the module docstring."""
 
-    __slots__ = (
-        "_aborted",
-        "_closed",
-        "_inbox",
-        "_items",
-        "_limit",
-        "_lock",
-        "_loop",
-        "_loop_waiter",
-        "_read_from",
-        "_size",
-        "_thread",
-        "_wake_pending",
-    )
-
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

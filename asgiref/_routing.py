@@ -26,7 +26,6 @@ from a task that outlived the context gets a thread of its own, never another co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import os
 import sys
@@ -97,21 +96,15 @@ class SensitiveWorld:
             lane, self._lane = self._lane, None
         if lane is None:
             return
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-
-        def on_exit() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-                loop.call_soon_threadsafe(_resolve, ended)
-
-        lane.close(on_exit)
-        await ended
+        # The lane's thread reports its end as it reports a call (the loop's inbox wakes us).
+        ended = ThreadCall(asyncio.get_running_loop(), _ended, (), {}, contextvars.Context(), None)
+        lane.close(ended.run)
+        await ended.result()
         lane.join()
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _ended() -> None:
+    """What a `SensitiveWorld`'s thread runs last."""
 
 
 SENSITIVE_CONTEXT: contextvars.ContextVar[SensitiveWorld | None] = contextvars.ContextVar(
@@ -120,13 +113,8 @@ SENSITIVE_CONTEXT: contextvars.ContextVar[SensitiveWorld | None] = contextvars.C
 
 
 class PoolLoad:
-    """How many of one loop's `sync_to_async` calls its default executor holds, queued or running.
-
-    A call whose function waits in `async_to_sync` still holds its worker. Once as many calls as
-    the executor has threads are in it, a new call would queue; if every worker is waiting for a
-    coroutine that makes such a call, none of them ever returns. `send_to_default_executor` reads
-    this count to see that coming.
-    """
+    """How many of one loop's `sync_to_async` calls its default executor holds, queued or running
+    (see the module docstring for why that is counted)."""
 
     __slots__ = ("__weakref__", "_count", "_lock", "loop")
 
@@ -231,12 +219,10 @@ def _workers_waiting_on_caller(executor: Executor, call: ThreadCall) -> int:
 
 
 def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) -> None:
-    """Run `call` on `loop`'s default executor, as `loop.run_in_executor(None, ...)` would, except
-    when that might never end: if all of the executor's threads are taken and the thread that
-    waits in `async_to_sync` for the coroutine making `call` is one of them, that thread (idle
-    until the coroutine is done) is offered the call too, as it is offered thread-sensitive calls.
-    Whichever of the two takes it first runs it: the waiting thread at once, unless it is running
-    an earlier such call, which may itself be waiting for this one to run on a freed thread."""
+    """Run `call` on `loop`'s default executor, as `loop.run_in_executor(None, ...)` would; once
+    the executor is full, also offer it to the thread waiting for the coroutine that makes it (see
+    the module docstring). Whichever takes it first runs it: the waiting thread at once, unless it
+    is running an earlier such call, which may itself wait for this one to run on a freed thread."""
     executor = _default_executor(loop)
     load = DEFAULT_POOL_LOADS.of(loop)
     # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by its

@@ -166,17 +166,9 @@ OWNERS = _Owners()
 SERVING_OWNERS = _Owners()
 
 
-def _before_threads_are_joined(close: Callable[[], None]) -> None:
-    """Run `close` at interpreter exit before Python joins non-daemon threads, or as a plain
-    atexit hook where that hook does not exist."""
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        register(close)
-    else:  # pragma: no cover - every supported CPython has the hook
-        atexit.register(close)
-
-
-_before_threads_are_joined(OWNERS.close_all)
+# Owners are closed before Python joins its non-daemon threads at exit (the hook every supported
+# CPython has, which `concurrent.futures` uses too), loop threads after it (see the docstring).
+getattr(threading, "_register_atexit", atexit.register)(OWNERS.close_all)
 atexit.register(SERVING_OWNERS.close_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=FORKS.in_child)

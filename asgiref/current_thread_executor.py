@@ -27,7 +27,7 @@ class CurrentThreadExecutor(BorrowedLane):
     def __init__(self, old_executor: CurrentThreadExecutor | None) -> None:
         super().__init__()
         self._old_executor = old_executor
-        self._open()  # accept work from birth: it runs once the thread starts serving
+        self.hold_open()  # accept work from birth: it runs once the thread starts serving
         self._unserved = True
 
     def run_until_future(self, future: Future[Any]) -> None:

@@ -128,8 +128,7 @@ _SINGLE_THREAD_CONTEXT: contextvars.ContextVar[AsyncSingleThreadContext | None] 
 )
 
 
-def _run_on_own_thread(job: Callable[[], None]) -> None:
-    run_on_own_thread(job, "asgiref-async-to-sync")
+_ON_OWN_THREAD = functools.partial(run_on_own_thread, name="asgiref-async-to-sync")
 
 
 class AsyncToSync(Generic[_P, _R]):
@@ -190,7 +189,7 @@ class AsyncToSync(Generic[_P, _R]):
             if single is not None:
                 result = call_on(asyncio.new_event_loop()).run_on_new_loop(single.start)
                 return result
-        result = call_on(asyncio.new_event_loop()).run_on_new_loop(_run_on_own_thread)
+        result = call_on(asyncio.new_event_loop()).run_on_new_loop(_ON_OWN_THREAD)
         return result
 
     def __get__(self, parent: Any, objtype: Any = None) -> Callable[..., _R]:
