@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import enum
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -52,7 +51,7 @@ from ._pipe import LaneWaiter, Pipe
 from ._wsgi_body import ClientDisconnectedError
 from ._wsgi_request import scope_from_environ
 from ._wsgi_response import wsgi_headers, wsgi_status
-from ._wsgi_state import Machine
+from ._wsgi_state import Machine, State, states
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -126,7 +125,7 @@ def _body_length(environ: WSGIEnvironment) -> int | None:
     return None if environ.get("wsgi.input_terminated") else 0
 
 
-class _Server(enum.Enum):
+class _Server:
     """How far the WSGI server has taken the response (moved on its thread).
 
     STARTING: the app's task runs; the thread waits for http.response.start.
@@ -137,7 +136,7 @@ class _Server(enum.Enum):
     CLOSED: the server closed the response: the app's task has ended, or is waited for.
     """
 
-    STARTING, STREAMING, COMPLETE, CUT_SHORT, ABANDONED, CLOSED = range(6)
+    STARTING, STREAMING, COMPLETE, CUT_SHORT, ABANDONED, CLOSED = states(6)
 
 
 _SERVER_MOVES = {
@@ -148,7 +147,7 @@ _SERVER_MOVES = {
 }
 
 
-class _App(enum.Enum):
+class _App:
     """The response as the app's `send()` and `receive()` see it (moved on the loop).
 
     STARTING: the app has not sent http.response.start.
@@ -157,7 +156,7 @@ class _App(enum.Enum):
     CLIENT_GONE: the body ended early, or the server closed the response: the request is over.
     """
 
-    STARTING, SENDING_BODY, COMPLETE, CLIENT_GONE = range(4)
+    STARTING, SENDING_BODY, COMPLETE, CLIENT_GONE = states(4)
 
 
 _APP_MOVES = {
@@ -167,7 +166,7 @@ _APP_MOVES = {
 }
 
 
-class _Body(enum.Enum):
+class _Body:
     """The request body as `receive()` hands it out (moved on the loop).
 
     EMPTY: there is none: receive() hands out one empty http.request, with no hop.
@@ -175,7 +174,7 @@ class _Body(enum.Enum):
     RECEIVED: the app has the whole body.
     """
 
-    EMPTY, STREAMING, RECEIVED = range(3)
+    EMPTY, STREAMING, RECEIVED = states(3)
 
 
 _BODY_MOVES = {_Body.EMPTY: {_Body.RECEIVED}, _Body.STREAMING: {_Body.RECEIVED}}
@@ -327,7 +326,7 @@ class Exchange:
         finally:
             self._response.close()
 
-    def _end_request(self, reason: _App) -> None:
+    def _end_request(self, reason: State) -> None:
         if self._app.state is not reason:  # the client may be seen to leave twice
             self._app.move(reason)
         self._over.set()

@@ -58,6 +58,8 @@ class LaneWaiter:
 
     def wait_until(self, ready: Callable[[], bool]) -> None:
         """Block until `ready()` is true (`ready` takes the pipe's lock itself)."""
+        if ready():
+            return  # the common case (a pipe with room): no lane, no serving
         lane = self._lane
         if lane is None:
             lane = self._lane = BorrowedLane()

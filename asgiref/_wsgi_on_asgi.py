@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import enum
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,7 @@ from ._routing import SENSITIVE_CONTEXT, route
 from ._wsgi_body import ClientDisconnectedError, RequestBody, RequestBodyTooLargeError
 from ._wsgi_request import BadRequestError, content_length, environ_from_scope
 from ._wsgi_response import encode_headers, status_code
-from ._wsgi_state import Machine
+from ._wsgi_state import Machine, states
 from .sync import SyncToAsync
 
 if TYPE_CHECKING:  # the standard WSGI types, as type checkers know them (typeshed)
@@ -54,7 +53,7 @@ WsgiApp = Callable[["WSGIEnvironment", Any], Iterable[bytes]]
 _TOO_MANY_HEADERS = b"Bad Request: Too many duplicate headers"
 
 
-class _Body(enum.Enum):
+class _Body:
     """The request body, as the loop passes it on to the app's `wsgi.input` (moved on the loop).
 
     AWAITED: the first http.request message has not come.
@@ -66,7 +65,7 @@ class _Body(enum.Enum):
     DROPPED: the app's side ended the pipe (its request is over) before the body's end.
     """
 
-    AWAITED, EMPTY, COMPLETE, STREAMING, TOO_LARGE, CUT_SHORT, DROPPED = range(7)
+    AWAITED, EMPTY, COMPLETE, STREAMING, TOO_LARGE, CUT_SHORT, DROPPED = states(7)
 
 
 _BODY_MOVES = {
@@ -75,7 +74,7 @@ _BODY_MOVES = {
 }
 
 
-class _Response(enum.Enum):
+class _Response:
     """The response, as the app's thread passes it on (moved on that thread).
 
     NOT_STARTED: start_response has not been called.
@@ -85,7 +84,7 @@ class _Response(enum.Enum):
     REFUSED: the adapter answered instead of the app: 400 (a bad request) or 413.
     """
 
-    NOT_STARTED, HEADERS_READY, SENDING_BODY, ENDED, REFUSED = range(5)
+    NOT_STARTED, HEADERS_READY, SENDING_BODY, ENDED, REFUSED = states(5)
 
 
 _RESPONSE_MOVES = {

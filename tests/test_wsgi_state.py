@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import enum
-
 import pytest
 
-from asgiref._wsgi_state import IllegalMoveError, Machine
+from asgiref._wsgi_state import IllegalMoveError, Machine, State, states
 
 
-class Door(enum.Enum):
-    CLOSED = "closed"
-    OPEN = "open"
-    LOCKED = "locked"
+class Door:
+    CLOSED, OPEN, LOCKED = states(3)
 
 
 MOVES = {Door.CLOSED: {Door.OPEN, Door.LOCKED}, Door.OPEN: {Door.CLOSED}}
+
+
+def test_states_are_named_after_their_class_attribute() -> None:
+    assert repr(Door.CLOSED) == "Door.CLOSED"
+    assert len({Door.CLOSED, Door.OPEN, Door.LOCKED}) == 3
 
 
 def test_allowed_moves_change_the_state() -> None:
@@ -31,7 +32,7 @@ def test_allowed_moves_change_the_state() -> None:
     [(Door.OPEN, Door.LOCKED), (Door.LOCKED, Door.OPEN), (Door.CLOSED, Door.CLOSED)],
 )
 def test_a_move_the_table_does_not_allow_is_refused_and_changes_nothing(
-    start: Door, to: Door
+    start: State, to: State
 ) -> None:
     door = Machine(start, MOVES)
     with pytest.raises(IllegalMoveError, match=f"cannot move from {start} to {to}"):
