@@ -300,40 +300,10 @@ def run_on_own_thread(item: WorkItem, name: str) -> None:
     SPARE_LANE.take(name, item).close()
 
 
-class _ProcessLane(PostingExecutor):
-    """The process-wide lane, where thread-sensitive work goes when no other rule applies: the
-    default `SyncToAsync.single_thread_executor`, a stable object in front of a `ThreadLane` made
-    on first use (importing asgiref starts no thread)."""
-
-    def __init__(self) -> None:
-        self._lane: ThreadLane | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return "<asgiref process-wide thread-sensitive lane>"
-
-    @property
-    def lane(self) -> ThreadLane:
-        lane = self._lane
-        if lane is None:
-            with self._lock:
-                lane = self._lane
-                if lane is None:
-                    lane = self._lane = ThreadLane("asgiref-sync-main")
-        return lane
-
-    def post(self, item: WorkItem) -> bool:
-        return self.lane.post(item)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.lane.shutdown(wait)
-
-    def forget_after_fork(self) -> None:
-        self._lock = threading.Lock()
+# Where thread-sensitive work goes when no other rule applies (the default
+# `SyncToAsync.single_thread_executor`). Importing asgiref starts no thread: a lane's thread starts
+# with its first item.
+PROCESS_LANE = ThreadLane("asgiref-sync-main")
 
 
-PROCESS_LANE = _ProcessLane()
-
-
-FORKS.on_fork(PROCESS_LANE.forget_after_fork)
 FORKS.on_fork(SPARE_LANE.forget_after_fork)

@@ -1375,7 +1375,7 @@ def test_hundreds_of_concurrent_nested_calls_finish_and_leave_no_thread_behind()
     for thread in _asgiref_threads() - before:
         if thread.name.startswith(("asgiref-async-to-sync", "asgiref-sensitive")):
             thread.join(10)  # a call's thread may still be starting the next spare
-    allowed = {PROCESS_LANE.lane.thread, SPARE_LANE.peek()}
+    allowed = {PROCESS_LANE.thread, SPARE_LANE.peek()}
     assert _asgiref_threads() - before - allowed == set()
 
 
