@@ -156,14 +156,34 @@ class ApplicationCommunicator:
             future.cancel()
 
 
-def _header_list(headers: Iterable[tuple[bytes | str, bytes | str]] | None) -> list[list[bytes]]:
-    """Headers as an ASGI scope carries them: byte pairs, names lowercased (the spec says so)."""
+_Headers = Iterable[tuple[bytes | str, bytes | str]]
+
+
+def _connection_scope(kind: str, version: str, path: str, headers: _Headers | None) -> Message:
+    """The keys HTTP and WebSocket scopes share, for a local client's connection to `path` (a
+    query string may follow "?"), header names lowercased as the spec asks."""
+    raw_path, _, query = path.partition("?")
     pairs = []
     for name, value in headers or ():
         raw_name = name.encode("latin-1") if isinstance(name, str) else name
         raw_value = value.encode("latin-1") if isinstance(value, str) else value
         pairs.append([raw_name.lower(), raw_value])
-    return pairs
+    return {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": version},
+        "http_version": "1.1",
+        "path": raw_path,
+        "raw_path": raw_path.encode("utf-8"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": pairs,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+def _byte_pairs(headers: Iterable[Any]) -> list[tuple[bytes, bytes]]:
+    return [(bytes(name), bytes(value)) for name, value in headers]
 
 
 class HttpResponse:
@@ -198,28 +218,17 @@ class HttpCommunicator(ApplicationCommunicator):
         method: str,
         path: str,
         body: bytes = b"",
-        headers: Iterable[tuple[bytes | str, bytes | str]] | None = None,
+        headers: _Headers | None = None,
         query_string: bytes | str = b"",
         scope: dict[str, Any] | None = None,
     ) -> None:
-        if isinstance(query_string, str):
-            query_string = query_string.encode("latin-1")
-        raw_path, _, query_in_path = path.partition("?")
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": method.upper(),
-            "scheme": "http",
-            "path": raw_path,
-            "raw_path": raw_path.encode("utf-8"),
-            "query_string": query_string or query_in_path.encode("latin-1"),
-            "root_path": "",
-            "headers": _header_list(headers),
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-            **(scope or {}),
-        }
+        self.scope = _connection_scope("http", "2.3", path, headers)
+        self.scope.update(method=method.upper(), scheme="http")
+        if query_string:
+            if isinstance(query_string, str):
+                query_string = query_string.encode("latin-1")
+            self.scope["query_string"] = query_string
+        self.scope.update(scope or {})
         self.body = body
         super().__init__(application, self.scope)
 
@@ -230,19 +239,24 @@ class HttpCommunicator(ApplicationCommunicator):
         start = await self.receive_output(timeout)
         if start["type"] != "http.response.start":
             raise AssertionError(f"expected http.response.start, the application sent {start!r}")
-        chunks = []
-        while True:
-            message = await self.receive_output(timeout)
-            if message["type"] != "http.response.body":
-                raise AssertionError(
-                    f"expected http.response.body, the application sent {message!r}"
-                )
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
+        response = await _rest_of_response(self, start, "http.response.body", timeout)
         await self.wait(timeout)
-        headers = [(bytes(name), bytes(value)) for name, value in start.get("headers", [])]
-        return HttpResponse(start["status"], headers, b"".join(chunks))
+        return response
+
+
+async def _rest_of_response(
+    communicator: ApplicationCommunicator, start: Message, body_type: str, timeout: float
+) -> HttpResponse:
+    """The HTTP response `start` began, once its `body_type` messages are read."""
+    chunks = []
+    while True:
+        message = await communicator.receive_output(timeout)
+        if message["type"] != body_type:
+            raise AssertionError(f"expected {body_type}, the application sent {message!r}")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return HttpResponse(start["status"], _byte_pairs(start.get("headers", [])), b"".join(chunks))
 
 
 class WebsocketCommunicator(ApplicationCommunicator):
@@ -252,27 +266,14 @@ class WebsocketCommunicator(ApplicationCommunicator):
         self,
         application: Any,
         path: str,
-        headers: Iterable[tuple[bytes | str, bytes | str]] | None = None,
+        headers: _Headers | None = None,
         subprotocols: list[str] | None = None,
         scope: dict[str, Any] | None = None,
     ) -> None:
-        raw_path, _, query = path.partition("?")
-        self.scope = {
-            "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "scheme": "ws",
-            "path": raw_path,
-            "raw_path": raw_path.encode("utf-8"),
-            "query_string": query.encode("latin-1"),
-            "root_path": "",
-            "headers": _header_list(headers),
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-            "subprotocols": subprotocols or [],
-            "extensions": {"websocket.http.response": {}},
-            **(scope or {}),
-        }
+        self.scope = _connection_scope("websocket", "2.4", path, headers)
+        extensions: Message = {"websocket.http.response": {}}
+        self.scope.update(scheme="ws", subprotocols=subprotocols or [], extensions=extensions)
+        self.scope.update(scope or {})
         self.accepted_subprotocol: str | None = None
         self.response_headers: list[tuple[bytes, bytes]] = []
         super().__init__(application, self.scope)
@@ -284,21 +285,13 @@ class WebsocketCommunicator(ApplicationCommunicator):
         message = await self.receive_output(timeout)
         if message["type"] == "websocket.accept":
             self.accepted_subprotocol = message.get("subprotocol")
-            self.response_headers = [
-                (bytes(name), bytes(value)) for name, value in message.get("headers", [])
-            ]
+            self.response_headers = _byte_pairs(message.get("headers", []))
             return True, self.accepted_subprotocol
         if message["type"] == "websocket.close":
             return False, message.get("code", 1000)
         if message["type"] == "websocket.http.response.start":
-            chunks = []
-            while True:
-                body = await self.receive_output(timeout)
-                chunks.append(body.get("body", b""))
-                if not body.get("more_body", False):
-                    break
-            headers = [(bytes(name), bytes(value)) for name, value in message.get("headers", [])]
-            return False, HttpResponse(message["status"], headers, b"".join(chunks))
+            body_type = "websocket.http.response.body"
+            return False, await _rest_of_response(self, message, body_type, timeout)
         raise AssertionError(f"expected the connection answered, the application sent {message!r}")
 
     async def send_to(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
