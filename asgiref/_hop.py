@@ -171,11 +171,11 @@ class ThreadCall(CallBase):
         "_kwargs",
         "_lock",
         "_state",
-        "_waiter",
         "caller_lane",
         "inner_calls",
         "on_single_thread",
         "pool",
+        "waiter",
     )
 
     def __init__(
@@ -194,7 +194,7 @@ class ThreadCall(CallBase):
         self._context = context
         self._inbox = INBOXES.of(loop)
         self._finished = False
-        self._waiter: asyncio.Future[None] = loop.create_future()
+        self.waiter: asyncio.Future[None] = loop.create_future()  # resolved when it has finished
         # Coroutines the function runs through async_to_sync, for handing a cancellation on.
         self.inner_calls: set[LoopCall] = set()
         self._state = _POSTED
@@ -268,20 +268,15 @@ class ThreadCall(CallBase):
     def arrive(self) -> None:
         """On the loop, through its inbox: wake the awaiting task."""
         self._finished = True
-        if not self._waiter.done():
-            self._waiter.set_result(None)
-
-    @property
-    def waiter(self) -> asyncio.Future[None]:
-        """Resolved on the loop when the call has finished."""
-        return self._waiter
+        if not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def result(self, carry_back_from: contextvars.Context | None = None) -> Any:
         """In the task that made the call: wait for it, settling a cancellation as the module
         docstring says; carry back the changes made in `carry_back_from` (the context the
         function ran in), then return the function's result or raise its exception."""
         try:
-            await self._waiter
+            await self.waiter
         except asyncio.CancelledError:
             await self.settle_cancellation()
         if carry_back_from is not None and self.changed:
@@ -295,9 +290,9 @@ class ThreadCall(CallBase):
         if not self._hand_over_cancellation():
             raise asyncio.CancelledError  # asgiref drops the cancellation's message here
         while not self._finished:
-            self._waiter = self.loop.create_future()
+            self.waiter = self.loop.create_future()
             try:
-                await self._waiter
+                await self.waiter
             except asyncio.CancelledError:
                 if not self._hand_over_cancellation():
                     raise
@@ -306,9 +301,9 @@ class ThreadCall(CallBase):
         """After the awaiting task was cancelled: wait until the function has returned, whatever
         further cancellations arrive (the WSGI adapter's request must not end before its app)."""
         while not self._finished:
-            self._waiter = self.loop.create_future()
+            self.waiter = self.loop.create_future()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._waiter
+                await self.waiter
 
     def _hand_over_cancellation(self) -> bool:
         """Cancel the coroutine the function is running through async_to_sync, if any; else

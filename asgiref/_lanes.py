@@ -131,19 +131,14 @@ class BorrowedLane(WorkQueue):
 
     def __init__(self) -> None:
         super().__init__()
-        self._thread = threading.current_thread()
+        self.thread = threading.current_thread()  # the thread that serves this lane
         # Set by the async_to_sync call that borrows the thread: the pool the thread is a worker
         # of, if any, and the lane of the coroutine that waits for what the thread runs.
         self.worker_of: object | None = None
         self.upstream: BorrowedLane | None = None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} for {self._thread.name!r}>"
-
-    @property
-    def thread(self) -> threading.Thread:
-        """The thread that serves this lane."""
-        return self._thread
+        return f"<{type(self).__name__} for {self.thread.name!r}>"
 
 
 class ThreadLane(WorkQueue):
@@ -153,7 +148,7 @@ class ThreadLane(WorkQueue):
     def __init__(self, name: str) -> None:
         super().__init__()
         self._name = name
-        self._thread: threading.Thread | None = None
+        self.thread: threading.Thread | None = None  # started with the first item
         self._generation = FORKS.generation
         self._closing = False
         self._on_exit: Callable[[], None] | None = None
@@ -161,11 +156,6 @@ class ThreadLane(WorkQueue):
 
     def __repr__(self) -> str:
         return f"<ThreadLane {self._name!r}>"
-
-    @property
-    def thread(self) -> threading.Thread | None:
-        """The lane's thread, or None before the first item."""
-        return self._thread
 
     def post(self, item: WorkItem) -> bool:
         with self._lock:
@@ -182,20 +172,20 @@ class ThreadLane(WorkQueue):
 
     def rename(self, name: str) -> None:
         self._name = name
-        if self._thread is not None:
-            self._thread.name = name
+        if self.thread is not None:
+            self.thread.name = name
 
     def _start_thread_locked(self) -> None:
         """Start the thread, unless it runs already."""
-        if self._thread is not None and self._generation == FORKS.generation:
+        if self.thread is not None and self._generation == FORKS.generation:
             return
         if self._generation != FORKS.generation:
             # Inherited through fork: the parent's thread and queued items do not exist here.
             self._generation = FORKS.generation
             self._items = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=self._name)
+        self.thread = threading.Thread(target=self._run, name=self._name)
         OWNERS.add(self)
-        self._thread.start()
+        self.thread.start()
 
     def close(self, on_exit: Callable[[], None] | None = None) -> None:
         """Stop accepting work once the queued items are done; the thread then exits, calling
@@ -203,14 +193,14 @@ class ThreadLane(WorkQueue):
         self._on_exit = on_exit
         self._closing = True
         with self._lock:
-            started = self._thread is not None and self._generation == FORKS.generation
+            started = self.thread is not None and self._generation == FORKS.generation
         if started:
             self.wake()
         elif on_exit is not None:
             on_exit()
 
     def join(self, timeout: float | None = None) -> None:
-        thread = self._thread
+        thread = self.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 

@@ -115,19 +115,15 @@ class LoopThread:
         self.loop = asyncio.new_event_loop()
         self._generation = FORKS.generation
         switch = StopSwitch(self.loop, name)
-        self._thread = switch.thread
+        self.thread = switch.thread
         SERVING_OWNERS.add(switch)
-        self._thread.start()
+        self.thread.start()
         # Dropping the owner (e.g. when the thread-local holding it goes with its thread) stops
         # the loop; the loop thread then winds down by itself.
         self._finalizer = weakref.finalize(self, switch.flip)
 
     def __repr__(self) -> str:
-        return f"<LoopThread {self._thread.name!r}>"
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
+        return f"<LoopThread {self.thread.name!r}>"
 
     @property
     def usable(self) -> bool:
@@ -137,5 +133,5 @@ class LoopThread:
     def close(self, timeout: float | None = None) -> None:
         """Stop the loop (cancelling what runs on it) and wait for its thread to finish."""
         self._finalizer()
-        if self._generation == FORKS.generation and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        if self._generation == FORKS.generation and self.thread is not threading.current_thread():
+            self.thread.join(timeout)

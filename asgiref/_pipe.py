@@ -99,7 +99,7 @@ class Pipe(Generic[_T]):
         self._size = 0
         self._read_from = not lazy_reader
         self._closed = False
-        self._aborted: BaseException | None = None
+        self.aborted: BaseException | None = None  # the error it was aborted with, if it was
         self._loop_waiter: asyncio.Future[None] | None = None
         self._wake_pending = False
         # The loop's inbox, found when the loop side first waits (on the loop's thread).
@@ -114,23 +114,18 @@ class Pipe(Generic[_T]):
     def _room_locked(self) -> bool:
         # With a lazy reader, the pipe holds one item until the first read (see the module).
         limit = self._limit if self._read_from else 1
-        return self._size < limit or self._aborted is not None
+        return self._size < limit or self.aborted is not None
 
     def _has_news(self) -> bool:
         with self._lock:
-            return bool(self._items) or self._closed or self._aborted is not None
-
-    @property
-    def aborted(self) -> BaseException | None:
-        """The error the pipe was aborted with, if it was."""
-        return self._aborted
+            return bool(self._items) or self._closed or self.aborted is not None
 
     # --- either side -------------------------------------------------------------------------
 
     def close(self) -> None:
         """The writer is done: the reader gets the queued items, then `None`."""
         with self._lock:
-            if self._closed or self._aborted is not None:
+            if self._closed or self.aborted is not None:
                 return
             self._closed = True
         self._wake_both()
@@ -139,9 +134,9 @@ class Pipe(Generic[_T]):
         """Stop the stream: drop the queued items, and make both ends raise `error` from now on.
         The first abort wins; later ones, and a close after it, change nothing."""
         with self._lock:
-            if self._aborted is not None:
+            if self.aborted is not None:
                 return
-            self._aborted = error
+            self.aborted = error
             self._items.clear()
             self._size = 0
         self._wake_both()
@@ -167,7 +162,7 @@ class Pipe(Generic[_T]):
             waiter.set_result(None)
 
     def _raise_if_aborted_locked(self) -> None:
-        error = self._aborted
+        error = self.aborted
         if error is not None:
             raise error
 
