@@ -70,19 +70,12 @@ def is_async_marked(obj: object) -> bool:
     return iscoroutinefunction(obj) or iscoroutinefunction(getattr(obj, "__call__", obj))  # noqa: B004
 
 
-def _call_method(obj: object) -> object | None:
-    """The bound `__call__` of a callable instance (not of a function or a class)."""
-    if inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isclass(obj):
-        return None
-    if isinstance(obj, functools.partial):
-        return None
-    return getattr(obj, "__call__", None)  # noqa: B004
-
-
 def is_async_callable(obj: object) -> bool:
     """Whether calling `obj` is known to give a coroutine: coroutine functions, marked callables,
     partials and methods of them, and instances whose `__call__` is one."""
     if iscoroutinefunction(obj) or _has_asyncio_mark(obj):
         return True
-    call = _call_method(obj)
+    if inspect.isroutine(obj) or inspect.isclass(obj) or isinstance(obj, functools.partial):
+        return False
+    call = getattr(obj, "__call__", None)  # noqa: B004 - the instance's own method
     return call is not None and (iscoroutinefunction(call) or _has_asyncio_mark(call))

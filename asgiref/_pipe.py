@@ -3,25 +3,23 @@
 Theory
 ------
 Both WSGI adapters run the WSGI side on a thread and the ASGI side on an event loop, and stream
-the request body one way and the response the other. Each stream is a `Pipe`: a queue of items
-with a byte budget. The writer waits while the queue holds `limit` bytes or more, so a fast
-producer never runs ahead of a slow consumer by more than about `limit` bytes plus one item:
-memory stays bounded however large the body is, and back-pressure reaches the other side (a slow
-client slows the WSGI app's thread; a slow WSGI app stops the server reading the request).
+the request body one way and the response the other, each through a `Pipe`: a queue of items with
+a byte budget. The writer waits while the queue holds `limit` bytes or more, so memory stays
+bounded however large the body, and back-pressure reaches the other side (a slow client slows the
+WSGI app's thread; a slow WSGI app stops the server reading the request). With `lazy_reader`, the
+pipe holds one item until the reader first takes one: a request still waiting for a thread takes
+in no more of its body than the first message.
 
-With `lazy_reader`, the pipe holds just one item until the reader first takes one: a request
-still waiting for a thread to read its body then takes in no more of it than the first message.
+The thread side blocks (`put_blocking`, `get_blocking`), the loop side awaits (`put`, `get`).
+Wake-ups across the boundary are what streaming costs, so they are spent only when somebody
+waits: the thread wakes the loop through the loop's inbox (`_inbox`) at most once per wait (items
+written meanwhile, and other requests' pipes and calls, ride along in the same batch); the thread
+side waits as every thread here waits for something, serving a lane (`LaneWaiter`), and the loop
+wakes it through that lane.
 
-Each end of a pipe belongs to one side: the thread side blocks (`put_blocking`, `get_blocking`),
-the loop side awaits (`put`, `get`). Wake-ups across the boundary are what streaming costs, so they
-are spent only when somebody waits: the thread wakes the loop through the loop's inbox (see
-`_inbox`) at most once per wait (items written meanwhile ride along, and so do the pipes and calls
-of other requests arriving in the same batch). The thread side waits as every thread here waits
-for something, serving a lane (`LaneWaiter`), and the loop wakes it through that lane.
-
-A pipe ends in one of two ways. `close()` is the writer saying "no more": the reader gets what is
-queued, then `None`. `abort(error)` is either side saying "stop": queued items are dropped, and
-every wait and every later call on either end raises `error` (for example, the client went away).
+`close()` is the writer saying "no more": the reader gets what is queued, then `None`.
+`abort(error)` is either side saying "stop": queued items are dropped, and every wait and every
+later call on either end raises `error` (for example, the client went away).
 """
 
 from __future__ import annotations

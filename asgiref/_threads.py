@@ -2,23 +2,21 @@
 
 Theory
 ------
-Three kinds of owner start threads: lanes (`_lanes.ThreadLane`, one thread serving a queue),
-loop threads (`_loops.LoopThread`, an event loop on a thread) and worker pools
-(`_workers.WorkerPool`, up to N threads that retire when idle). Each registers with `OWNERS`
-when it starts a thread (loop threads with `SERVING_OWNERS`). Threads hold their owner, and the
-registries hold owners weakly: an owner is known while any of its threads runs, or while its user
-keeps it.
+Three kinds of owner start threads: lanes (`_lanes.ThreadLane`, one thread serving a queue), loop
+threads (`_loops.LoopThread`, an event loop on a thread) and worker pools (`_workers.WorkerPool`,
+up to N threads that retire when idle). Each registers with `OWNERS` when it starts a thread (loop
+threads with `SERVING_OWNERS`). Threads hold their owner and the registries hold owners weakly:
+an owner is known while any of its threads runs, or while its user keeps it.
 
 * At interpreter exit, before Python joins its non-daemon threads (the hook `concurrent.futures`
-  uses for its own workers), every owner in `OWNERS` is closed and then joined, for a bounded
-  time in all: idle threads end at once; a lane still running user code is waited for by Python
-  itself after that, as an executor's worker would be. Loop threads serve other threads (a WSGI
-  server's request threads wait on an `AsgiToWsgi` loop), so `SERVING_OWNERS` are closed only
-  after Python has joined its threads, as plain `atexit` hooks run.
+  uses too), every owner in `OWNERS` is closed and joined, for a bounded time in all: idle threads
+  end at once, and a lane still running user code is waited for by Python itself, as an
+  executor's worker would be. Loop threads serve other threads (a WSGI server's threads wait on an
+  `AsgiToWsgi` loop), so `SERVING_OWNERS` are closed only after that, as plain `atexit` hooks run.
 * After `os.fork()`, the child has none of the parent's threads, and a lock another thread held
-  at the fork stays held for ever. `FORKS.generation` counts forks, so that an owner made before
-  one knows its threads are gone; every registered owner is told (`reset_after_fork`), and so is
-  the per-process state registered with `FORKS.on_fork`, in one place, in registration order.
+  at the fork stays held for ever. `FORKS.generation` counts forks, so an owner made before one
+  knows its threads are gone; every registered owner is reset (`reset_after_fork`), then the
+  per-process state registered with `FORKS.on_fork`, in one place, in registration order.
 
 Locks, not the GIL, make every shared structure here safe: `OWNERS` mutates its set under its
 lock, and `FORKS` is only written in a forked child, which has one thread.

@@ -64,17 +64,11 @@ __all__ = (
 
 
 class ASGIVersions(TypedDict):
-    """``scope["asgi"]``: the ASGI version the server implements, and the protocol spec version.
-
-    ``spec_version`` is optional; its default depends on the protocol (``"2.0"`` for HTTP and
-    WebSocket, ``"1.0"`` for lifespan).
-    """
+    """``scope["asgi"]``: the ASGI version the server implements, and the protocol's spec version
+    (optional; ``"2.0"`` by default for HTTP and WebSocket, ``"1.0"`` for lifespan)."""
 
     version: Union[Literal["2.0"], Literal["3.0"]]  # noqa: UP007 - spelt as asgiref 3.13 does
     spec_version: NotRequired[str]
-
-
-# --- Scopes -------------------------------------------------------------------------------------
 
 
 class HTTPScope(TypedDict):
@@ -129,9 +123,6 @@ WWWScope: TypeAlias = Union[HTTPScope, WebSocketScope]  # noqa: UP007
 Scope: TypeAlias = Union[HTTPScope, WebSocketScope, LifespanScope]  # noqa: UP007
 
 
-# --- HTTP events --------------------------------------------------------------------------------
-
-
 class HTTPRequestEvent(TypedDict):
     """Received: a chunk of the request body (``more_body`` says whether more follow)."""
 
@@ -180,11 +171,8 @@ class FileDescriptorSource(Protocol):
 
 
 class HTTPResponseZeroCopySendEvent(TypedDict):
-    """Sent (extension ``http.response.zerocopysend``): a body chunk read from an open file.
-
-    Without ``offset`` the server reads from the file's current position; without ``count``,
-    to its end.
-    """
+    """Sent (extension ``http.response.zerocopysend``): a body chunk read from an open file, from
+    its current position unless ``offset`` is given, to its end unless ``count`` is."""
 
     type: Literal["http.response.zerocopysend"]
     file: FileDescriptorSource
@@ -220,9 +208,6 @@ class HTTPDisconnectEvent(TypedDict):
     type: Literal["http.disconnect"]
 
 
-# --- WebSocket events ---------------------------------------------------------------------------
-
-
 class WebSocketConnectEvent(TypedDict):
     """Received: the client is opening the socket; answer with accept or close."""
 
@@ -254,11 +239,8 @@ class WebSocketSendEvent(TypedDict):
 
 
 class WebSocketResponseStartEvent(TypedDict):
-    """Sent (extension ``websocket.http.response``): deny the upgrade with this HTTP response.
-
-    Shaped like `HTTPResponseStartEvent`, without ``trailers``: trailers are an extension of
-    their own, announced for HTTP responses only.
-    """
+    """Sent (extension ``websocket.http.response``): deny the upgrade with this HTTP response,
+    shaped like `HTTPResponseStartEvent` without ``trailers`` (an extension for HTTP only)."""
 
     type: Literal["websocket.http.response.start"]
     status: int
@@ -287,9 +269,6 @@ class WebSocketCloseEvent(TypedDict):
     type: Literal["websocket.close"]
     code: NotRequired[int]
     reason: NotRequired[str | None]
-
-
-# --- Lifespan events ----------------------------------------------------------------------------
 
 
 class LifespanStartupEvent(TypedDict):
@@ -329,8 +308,6 @@ class LifespanShutdownFailedEvent(TypedDict):
     type: Literal["lifespan.shutdown.failed"]
     message: NotRequired[str]
 
-
-# --- Unions and the application interface -------------------------------------------------------
 
 ASGIReceiveEvent: TypeAlias = Union[  # noqa: UP007
     HTTPRequestEvent,
