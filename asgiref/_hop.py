@@ -103,9 +103,6 @@ def _stop_iteration_refused(error: StopIteration) -> RuntimeError:
     return refused
 
 
-# --- sync_to_async: a sync call on another thread ---------------------------------------------
-
-
 class CallBase:
     """What both directions share: the caller's flow and the exception it was handling, going one
     way, and the outcome (a result or an exception) and the context's changes, coming back."""

@@ -63,13 +63,10 @@ _V = TypeVar("_V", bound=_OfLoop)
 
 
 class PerLoop(Generic[_V]):
-    """One value per event loop (which it names as `.loop`), made on first use and found from
-    the loop's own thread.
-
-    Held weakly, per thread (a thread runs one loop at a time): whoever needs the value while work
-    is in flight holds it (and so its loop) alive; a thread must not keep a finished loop alive,
-    and a new value is made once the old one is gone.
-    """
+    """One value per event loop (which it names as `.loop`), made on first use and found from the
+    loop's own thread. Held weakly, per thread (a thread runs one loop at a time): whoever needs the
+    value while work is in flight holds it (and so its loop) alive; a thread must not keep a
+    finished loop alive, and a new value is made once the old one is gone."""
 
     def __init__(self, make: Callable[[asyncio.AbstractEventLoop], _V]) -> None:
         self._make = make

@@ -31,10 +31,6 @@ def _nothing() -> None:
     """A work item that only wakes the serving thread up."""
 
 
-def _always() -> bool:
-    return True
-
-
 class WorkQueue(PostingExecutor):
     """A FIFO of work items served by one thread at a time; the base of both kinds of lane."""
 
@@ -76,10 +72,6 @@ class WorkQueue(PostingExecutor):
                 return True
         return False
 
-    def _force_close(self) -> None:
-        with self._lock:
-            self._open_count -= 1
-
     def serve_until(
         self,
         is_done: Callable[[], bool],
@@ -90,13 +82,10 @@ class WorkQueue(PostingExecutor):
         already_open: bool = False,
     ) -> None:
         """Open the lane (unless `already_open`), call `start()` if given, and run items on this
-        thread until `is_done()` and the queue is drained.
-
-        The lane is open before `start` runs, so work that `start` triggers is never refused.
-        Nested calls on the same thread serve the same queue. `poll` is called whenever
-        `poll_interval` seconds pass without any work; it may raise to abandon the wait (the lane
-        is then closed, and the exception propagates).
-        """
+        thread until `is_done()` and the queue is drained. The lane is open before `start` runs, so
+        work that `start` triggers is never refused. Nested calls on the same thread serve the same
+        queue. `poll` is called whenever `poll_interval` seconds pass without any work; it may raise
+        to abandon the wait (the lane is then closed, and the exception propagates)."""
         if not already_open:
             self.hold_open()
         items = self._items
@@ -118,12 +107,13 @@ class WorkQueue(PostingExecutor):
                 del item  # not kept alive while this thread waits for the next one
         except BaseException:
             # Interrupted (KeyboardInterrupt, or `poll` gave up): refuse new work before leaving.
-            self._force_close()
+            with self._lock:
+                self._open_count -= 1
             raise
 
     def release_hold(self) -> None:
         """On the serving thread: end a `hold_open`, first running the work accepted meanwhile."""
-        self.serve_until(_always, already_open=True)
+        self.serve_until(lambda: True, already_open=True)
 
 
 class BorrowedLane(WorkQueue):
@@ -228,13 +218,11 @@ class ThreadLane(WorkQueue):
 
 
 class _SpareLane:
-    """One owned lane whose thread is started ahead of need.
-
-    Code that needs a new thread for a short while (each `async_to_sync` call with no event loop
-    around, each `ThreadSensitiveContext`) takes this lane instead: starting a thread is most of
-    such a call's cost. A taken lane serves its taker only and ends with it, as a new thread would;
-    the next spare starts on its thread after the taker's first work, off the critical path.
-    """
+    """One owned lane whose thread is started ahead of need. Code that needs a new thread for a
+    short while (each `async_to_sync` call with no event loop around, each `ThreadSensitiveContext`)
+    takes this lane instead: starting a thread is most of such a call's cost. A taken lane serves
+    its taker only and ends with it, as a new thread would; the next spare starts on its thread
+    after the taker's first work, off the critical path."""
 
     def __init__(self) -> None:
         self._spare: ThreadLane | None = None

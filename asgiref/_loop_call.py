@@ -27,13 +27,11 @@ _PENDING, _STARTED, _WITHDRAWN, _DONE = range(4)
 
 
 class LoopCall(CallBase):
-    """One coroutine function called on an event loop for a sync thread that waits for it.
-
-    The loop is either one that runs anyway (the loop awaiting the caller, or an adapter's own),
-    where the call is over when its coroutine is (`run`), or a new loop made for this call alone
-    and run on another thread (`run_on_new_loop`), where the call is over when that loop has been
-    ended, so that the caller keeps serving thread-sensitive calls until the last task is gone.
-    """
+    """One coroutine function called on an event loop for a sync thread that waits for it. The loop
+    is either one that runs anyway (the loop awaiting the caller, or an adapter's own), where the
+    call is over when its coroutine is (`run`), or a new loop made for this call alone and run on
+    another thread (`run_on_new_loop`), where the call is over when that loop has been ended, so
+    that the caller keeps serving thread-sensitive calls until the last task is gone."""
 
     def __init__(
         self,
@@ -63,12 +61,9 @@ class LoopCall(CallBase):
 
     def run(self, watch_loop: bool) -> Any:
         """On the sync thread: run the coroutine on `loop`, which runs anyway, serving the lane
-        meanwhile; return its result.
-
-        With `watch_loop`, the loop is not ours and may stop under us: if it stops before starting
-        the coroutine, the call is withdrawn and `LoopGoneError` raised, so the caller can retry
-        elsewhere; if it closes while the coroutine runs, `LoopGoneError` is raised too.
-        """
+        meanwhile; return its result. With `watch_loop`, `LoopGoneError` is raised if the loop
+        stops before starting the coroutine (`withdrawn`: the caller may retry elsewhere) or
+        closes while it runs."""
         poll = self._check_loop if watch_loop else None
         return self._serve_until_done(self.schedule, poll)
 

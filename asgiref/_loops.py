@@ -35,25 +35,23 @@ class StopSwitch:
     thread winds the loop down would cut that short. It is what `_threads` knows the loop thread
     by (its `Owner`): the thread holds it until it ends."""
 
-    __slots__ = ("__weakref__", "_flipped", "_generation", "_lock", "loop", "thread")
+    __slots__ = ("__weakref__", "_generation", "_lock", "_stopping", "loop", "thread")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         self.loop = loop
         self._generation = FORKS.generation
         self._lock = threading.Lock()
-        self._flipped = False
+        self._stopping = False
         self.thread = threading.Thread(target=_run_until_stopped, args=(self,), name=name)
         self.thread.daemon = True
 
-    def flip(self) -> None:
+    def close(self) -> None:
         with self._lock:
-            if self._flipped or self._generation != FORKS.generation:
+            if self._stopping or self._generation != FORKS.generation:
                 return  # already stopping, or inherited through fork (its thread is gone)
-            self._flipped = True
+            self._stopping = True
         with contextlib.suppress(RuntimeError):  # already closed
             self.loop.call_soon_threadsafe(self.loop.stop)
-
-    close = flip
 
     def join(self, timeout: float | None = None) -> None:
         if self._generation == FORKS.generation and self.thread is not threading.current_thread():
@@ -120,7 +118,7 @@ class LoopThread:
         self.thread.start()
         # Dropping the owner (e.g. when the thread-local holding it goes with its thread) stops
         # the loop; the loop thread then winds down by itself.
-        self._finalizer = weakref.finalize(self, switch.flip)
+        self._finalizer = weakref.finalize(self, switch.close)
 
     def __repr__(self) -> str:
         return f"<LoopThread {self.thread.name!r}>"

@@ -40,10 +40,8 @@ _T = TypeVar("_T")
 class LaneWaiter:
     """How the thread side of a pipe waits: serving a lane (see `_lanes`), as a thread waiting in
     `async_to_sync` does, so that work sent to that lane runs meanwhile; woken through the lane.
-
     `poll` is called every `LOOP_CHECK_INTERVAL` seconds of waiting; it may raise to give up. The
-    lane is made on the first wait (most pipes of a small request never make their thread wait).
-    """
+    lane is made on the first wait (most pipes of a small request never make their thread wait)."""
 
     __slots__ = ("_lane", "_poll", "_waiting")
 
@@ -102,8 +100,6 @@ class Pipe(Generic[_T]):
         self._wake_pending = False
         # The loop's inbox, found when the loop side first waits (on the loop's thread).
         self._inbox: Inbox | None = None
-
-    # --- state, read under the lock --------------------------------------------------------
 
     def _has_room(self) -> bool:
         with self._lock:
@@ -239,8 +235,6 @@ class Pipe(Generic[_T]):
             with self._lock:
                 if self._loop_waiter is waiter:
                     self._loop_waiter = None
-
-    # --- the queue ---------------------------------------------------------------------------
 
     def _append_locked(self, item: _T, size: int) -> None:
         if self._closed:

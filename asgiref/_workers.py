@@ -105,8 +105,10 @@ class WorkerPool(PostingExecutor):
         with self._lock:
             while True:
                 if not items:
-                    if self._closed or not self._wait_for_work_locked():
+                    if self._closed:
                         break
+                    if not self._work_arrived.wait(self._idle_timeout) and not items:
+                        break  # idle for `idle_timeout` seconds: retire
                     continue
                 item = items.popleft()
                 self._free -= 1
@@ -121,7 +123,3 @@ class WorkerPool(PostingExecutor):
                 self._free += 1
             self._free -= 1
             self._threads.discard(threading.current_thread())
-
-    def _wait_for_work_locked(self) -> bool:
-        """Wait for an item; False if the worker should retire (idle too long)."""
-        return self._work_arrived.wait(self._idle_timeout) or bool(self._items) or self._closed

@@ -37,12 +37,9 @@ class CurrentThreadExecutor(BorrowedLane):
         first, self._unserved = self._unserved, False
         self.serve_until(
             future.done,
-            start=lambda: future.add_done_callback(self._wake_on_done),
+            start=lambda: future.add_done_callback(lambda _: self.wake()),
             already_open=first,
         )
-
-    def _wake_on_done(self, _future: Future[Any]) -> None:
-        self.wake()
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Queue `fn(*args, **kwargs)` to run on the executor's thread; returns its `Future`."""
