@@ -20,6 +20,7 @@ from asgiref.testing import (
     HttpCommunicator,
     HttpResponse,
     LifespanCommunicator,
+    SyncCommunicator,
     WebsocketCommunicator,
 )
 
@@ -56,7 +57,7 @@ def on_loop_after(seconds: float) -> asyncio.Event:
     return passed
 
 
-# --- messages in and out ------------------------------------------------------------------------
+# --- messages in and out --------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -111,7 +112,7 @@ async def test_receive_nothing_is_false_when_something_was_sent() -> None:
     communicator.stop()
 
 
-# --- an application that fails ------------------------------------------------------------------
+# --- an application that fails --------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -146,7 +147,7 @@ async def test_receive_output_notices_a_failure_only_when_its_timeout_expires() 
     assert passed.is_set()
 
 
-# --- timeouts and cancellation ------------------------------------------------------------------
+# --- timeouts and cancellation --------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -263,7 +264,7 @@ async def test_an_error_raised_on_cancellation_replaces_the_timeout() -> None:
         await waiting.wait(timeout=0.05)
 
 
-# --- stop, garbage collection, event loops ------------------------------------------------------
+# --- stop, garbage collection, event loops --------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -316,7 +317,7 @@ def test_the_application_starts_in_the_first_loop_that_uses_it() -> None:
     asyncio.run(use_again())
 
 
-# --- kinds of application and subclasses --------------------------------------------------------
+# --- kinds of application and subclasses ----------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -363,7 +364,7 @@ async def test_asgi2_applications_are_accepted() -> None:
     await communicator.wait()
 
 
-# --- HTTP ---------------------------------------------------------------------------------------
+# --- HTTP -----------------------------------------------------------------------------------------
 
 
 async def http_app(scope: Any, receive: Any, send: Any) -> None:
@@ -430,7 +431,7 @@ async def test_http_communicator_reports_a_silent_or_failing_application() -> No
         await failing.get_response(timeout=0.05)
 
 
-# --- WebSocket ----------------------------------------------------------------------------------
+# --- WebSocket ------------------------------------------------------------------------------------
 
 
 async def websocket_app(scope: Any, receive: Any, send: Any) -> None:
@@ -499,7 +500,7 @@ async def test_websocket_disconnect_cancels_an_application_that_keeps_running() 
         await communicator.send_to(text_data="late")
 
 
-# --- lifespan -----------------------------------------------------------------------------------
+# --- lifespan -------------------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -536,3 +537,212 @@ async def test_lifespan_failure_is_reported() -> None:
     communicator = LifespanCommunicator(failing_startup)
     with pytest.raises(RuntimeError, match="lifespan startup failed: no database"):
         await communicator.startup()
+
+
+# --- next_output: waiting that leaves the application running -------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_next_output_times_out_and_leaves_the_application_running() -> None:
+    communicator = ApplicationCommunicator(echo_app, {"type": "test"})
+    with pytest.raises(asyncio.TimeoutError):
+        await communicator.next_output(timeout=0.05)
+    assert not communicator.future.done()
+    await communicator.send_input({"type": "ping"})
+    assert await communicator.next_output() == {"type": "echo", "got": {"type": "ping"}}
+    await communicator.send_input({"type": "stop"})
+    await communicator.wait()
+
+
+@pytest.mark.asyncio
+async def test_next_output_gives_what_was_sent_before_the_end_then_the_end() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "last words"})
+        raise AppFailure("gone")
+
+    communicator = ApplicationCommunicator(app, {"type": "test"})
+    assert await communicator.next_output() == {"type": "last words"}
+    with pytest.raises(AppFailure, match="gone"):
+        await communicator.next_output(timeout=None)  # noticed at once, not after a timeout
+
+
+@pytest.mark.asyncio
+async def test_next_output_after_a_quiet_return_says_so() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    communicator = ApplicationCommunicator(app, {"type": "test"})
+    await communicator.send_input({"type": "go"})
+    with pytest.raises(AssertionError, match="ended without sending another message"):
+        await communicator.next_output(timeout=None)
+
+
+# --- streaming HTTP, and a client that leaves -----------------------------------------------------
+
+
+async def event_stream(scope: Any, receive: Any, send: Any) -> None:
+    """A server-sent-events endpoint that never ends by itself: one event per loop turn."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"x-n", b"1")]})
+    number = 0
+    while True:
+        number += 1
+        body = f"data: {number}\n\n".encode()
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_an_endless_stream_is_read_piece_by_piece_then_left() -> None:
+    communicator = HttpCommunicator(event_stream, "GET", "/events")
+    await communicator.send_body()
+    start = await communicator.receive_start()
+    assert (start.status, start.headers) == (200, [(b"x-n", b"1")])
+    events = [await communicator.receive_body_chunk() for _ in range(3)]
+    assert events == [b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"]
+    assert not communicator.response_complete
+    assert await communicator.disconnect() is True  # its next send() raised, so it ended
+    assert communicator.sent_after_disconnect[0]["type"] == "http.response.body"
+    assert communicator.future.done()
+
+
+@pytest.mark.asyncio
+async def test_a_send_after_the_client_left_raises_an_oserror_the_app_can_catch() -> None:
+    seen: list[BaseException] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "http.request"
+        assert (await receive())["type"] == "http.disconnect"
+        try:
+            await send({"type": "http.response.start", "status": 200})
+        except OSError as error:
+            seen.append(error)
+
+    communicator = HttpCommunicator(app, "GET", "/")
+    await communicator.send_body()
+    assert await communicator.disconnect() is True
+    assert [type(error).__name__ for error in seen] == ["ClientDisconnectedError"]
+    assert communicator.sent_after_disconnect == [{"type": "http.response.start", "status": 200}]
+
+
+@pytest.mark.asyncio
+async def test_an_app_that_ignores_the_disconnect_is_cancelled_and_reported() -> None:
+    communicator = HttpCommunicator(silent_app, "GET", "/")
+    assert await communicator.disconnect(timeout=0.05) is False
+    assert communicator.future.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_a_failure_other_than_the_disconnect_is_raised_by_disconnect() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await receive()
+        raise AppFailure("while cleaning up")
+
+    communicator = HttpCommunicator(app, "GET", "/")
+    await communicator.send_body()
+    with pytest.raises(AppFailure, match="while cleaning up"):
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_request_body_streams_in_pieces() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pieces = []
+        while True:
+            message = await receive()
+            pieces.append(message["body"])
+            await send(
+                {"type": "http.response.start", "status": 200}
+                if len(pieces) == 1
+                else {"type": "http.response.body", "body": b"ack", "more_body": True}
+            )
+            if not message["more_body"]:
+                break
+        await send({"type": "http.response.body", "body": b"|".join(pieces)})
+
+    communicator = HttpCommunicator(app, "POST", "/upload")
+    await communicator.send_body(b"one", more_body=True)
+    assert (await communicator.receive_start()).status == 200  # answered before the body ended
+    await communicator.send_body(b"two", more_body=True)
+    assert await communicator.receive_body_chunk() == b"ack"
+    await communicator.send_body(b"three")
+    assert await communicator.receive_body_chunk() == b"ack"
+    assert await communicator.receive_body_chunk() == b"one|two|three"
+    assert communicator.response_complete
+    with pytest.raises(AssertionError, match="the response is complete"):
+        await communicator.receive_body_chunk()
+
+
+@pytest.mark.asyncio
+async def test_a_websocket_app_sending_after_the_disconnect_gets_an_oserror() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()  # the disconnect
+        await send({"type": "websocket.send", "text": "too late"})
+
+    communicator = WebsocketCommunicator(app, "/ws")
+    assert await communicator.connect() == (True, None)
+    assert await communicator.disconnect(code=1001) is True
+    assert communicator.sent_after_disconnect == [{"type": "websocket.send", "text": "too late"}]
+
+
+# --- lifespan state, handed to each scope ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_lifespan_state_reaches_each_scope_as_a_copy() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    scope["state"]["pool"] = "the pool"
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await receive()
+        scope["state"]["per_request"] = True
+        body = scope["state"]["pool"].encode()
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": body})
+
+    async with LifespanCommunicator(app) as lifespan:
+        first = await HttpCommunicator(app, "GET", "/", state=lifespan.state).get_response()
+        second = HttpCommunicator(app, "GET", "/", state=lifespan.state)
+        assert (await second.get_response()).body == first.body == b"the pool"
+        assert lifespan.state == {"pool": "the pool"}  # a request's own keys stay its own
+        assert second.scope["state"] == {"pool": "the pool", "per_request": True}
+    assert lifespan.future.done()
+
+
+# --- the sync facade ------------------------------------------------------------------------------
+
+
+def test_the_sync_facade_keeps_one_application_task_across_calls() -> None:
+    with SyncCommunicator(ApplicationCommunicator(echo_app, {"type": "test"})) as communicator:
+        communicator.send_input({"type": "one"})
+        assert communicator.receive_output() == {"type": "echo", "got": {"type": "one"}}
+        task = communicator.future
+        communicator.send_input({"type": "two"})  # the same task, on the same loop, still runs
+        assert communicator.receive_output()["got"] == {"type": "two"}
+        assert communicator.future is task
+        assert not task.done()
+    assert task.cancelled()  # closing ended the application
+    with pytest.raises(RuntimeError, match="closed"):
+        communicator.send_input({"type": "three"})
+
+
+def test_the_sync_facade_streams_http() -> None:
+    with SyncCommunicator(HttpCommunicator(event_stream, "GET", "/events")) as communicator:
+        communicator.send_body()
+        assert communicator.receive_start().status == 200
+        assert communicator.receive_body_chunk() == b"data: 1\n\n"
+        assert communicator.disconnect() is True
+
+
+def test_the_sync_facade_refuses_what_is_not_a_communicator() -> None:
+    with pytest.raises(TypeError, match="wraps a communicator"):
+        SyncCommunicator(echo_app)  # type: ignore[arg-type]

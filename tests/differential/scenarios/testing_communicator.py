@@ -74,14 +74,20 @@ def _silent_app(log: list[str]) -> Any:
 
 def scenario_public_surface(obs: Observer) -> None:
     # What the original offers. This package adds protocol communicators (and an `__all__` that
-    # lists them, as each of its modules has one): additions, not recorded.
+    # lists them, as each of its modules has one) and `next_output` (DIFFERENCES.md, Additions):
+    # additions, not recorded.
     namespace: dict[str, Any] = {}
     exec("from asgiref.testing import *", namespace)
     obs(
         "a star import brings ApplicationCommunicator",
         namespace.get("ApplicationCommunicator") is ApplicationCommunicator,
     )
-    public = sorted(name for name in dir(ApplicationCommunicator) if not name.startswith("_"))
+    additions = {"next_output"}
+    public = sorted(
+        name
+        for name in dir(ApplicationCommunicator)
+        if not name.startswith("_") and name not in additions
+    )
     obs(
         "public members and their kinds",
         {
