@@ -21,6 +21,7 @@ from . import _lifespan
 from ._app_communicator import ApplicationCommunicator
 from ._messages import Message, Receive, Send
 from ._wsgi_body import ClientDisconnectedError
+from .conformance import ApplicationChecker
 
 _Headers = Iterable[tuple[bytes | str, bytes | str]]
 
@@ -105,10 +106,12 @@ class _Connection:
 class _ClientCommunicator(ApplicationCommunicator):
     """What the HTTP and WebSocket communicators share: a client that can leave."""
 
-    def __init__(self, application: Any, scope: Message, state: dict[str, Any] | None) -> None:
+    def __init__(
+        self, application: Any, scope: Message, state: dict[str, Any] | None, validate: bool
+    ) -> None:
         if state is not None:
             scope["state"] = dict(state)  # each connection gets a shallow copy, as from a server
-        super().__init__(application, scope)
+        super().__init__(ApplicationChecker(application) if validate else application, scope)
         self._connection = _Connection()
         self.application = self._connection.guard(self.application)
 
@@ -150,6 +153,7 @@ class HttpCommunicator(_ClientCommunicator):
         scope: dict[str, Any] | None = None,
         *,
         state: dict[str, Any] | None = None,
+        validate: bool = False,
     ) -> None:
         self.scope = _connection_scope("http", "2.3", path, headers)
         self.scope.update(method=method.upper(), scheme="http")
@@ -160,7 +164,7 @@ class HttpCommunicator(_ClientCommunicator):
         self.scope.update(scope or {})
         self.body = body
         self.response_complete = False
-        super().__init__(application, self.scope, state)
+        super().__init__(application, self.scope, state, validate)
 
     async def get_response(self, timeout: float = 1) -> HttpResponse:
         """Send the request body and collect the whole response; then wait for the application
@@ -232,6 +236,7 @@ class WebsocketCommunicator(_ClientCommunicator):
         scope: dict[str, Any] | None = None,
         *,
         state: dict[str, Any] | None = None,
+        validate: bool = False,
     ) -> None:
         self.scope = _connection_scope("websocket", "2.4", path, headers)
         extensions: Message = {"websocket.http.response": {}}
@@ -239,7 +244,7 @@ class WebsocketCommunicator(_ClientCommunicator):
         self.scope.update(scope or {})
         self.accepted_subprotocol: str | None = None
         self.response_headers: list[tuple[bytes, bytes]] = []
-        super().__init__(application, self.scope, state)
+        super().__init__(application, self.scope, state, validate)
 
     async def connect(self, timeout: float = 1) -> tuple[bool, str | int | HttpResponse | None]:
         """Open the connection. Returns (True, subprotocol-or-None) when accepted; (False, close
@@ -298,10 +303,12 @@ class LifespanCommunicator(ApplicationCommunicator):
     manager, it runs startup on entry and shutdown on exit; `state` is the lifespan state, to hand
     to the other communicators (``state=lifespan.state``) as a server hands it to each scope."""
 
-    def __init__(self, application: Any, state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, application: Any, state: dict[str, Any] | None = None, *, validate: bool = False
+    ) -> None:
         self.state: dict[str, Any] = {} if state is None else state
         self.scope = _lifespan.scope(self.state)
-        super().__init__(application, self.scope)
+        super().__init__(ApplicationChecker(application) if validate else application, self.scope)
 
     async def __aenter__(self) -> LifespanCommunicator:
         await self.startup()

@@ -23,7 +23,16 @@ PUBLIC_NAMES = {
     "asgiref.local": ["Local"],
     "asgiref.current_thread_executor": ["CurrentThreadExecutor"],
     "asgiref.server": ["StatelessServer"],
-    "asgiref.testing": ["ApplicationCommunicator"],
+    "asgiref.testing": [
+        "ApplicationCommunicator",
+        "ClientDisconnectedError",
+        "HttpCommunicator",
+        "HttpResponse",
+        "LifespanCommunicator",
+        "SyncCommunicator",
+        "WebsocketCommunicator",
+    ],
+    "asgiref.conformance": ["ApplicationChecker", "ProtocolError"],
     "asgiref.compatibility": [
         "double_to_single_callable",
         "guarantee_single_callable",
