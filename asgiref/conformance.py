@@ -7,17 +7,26 @@ from the `send()` or `receive()` that broke it, naming the rule, the message and
 the specification; should the application swallow that error, it is raised again when the
 application returns. The protocol communicators of `asgiref.testing` take ``validate=True`` to run
 their application through it.
+
+Servers are checked from outside: serve `probe_app` with the server under test, then run
+``python -m asgiref.conformance server HOST:PORT`` (or `check_server`). It makes a fixed set of
+HTTP/1.1 and WebSocket exchanges over raw sockets and prints which rules the server kept and which
+it broke; the exit status is 0 only if it kept them all.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ._asgi_rules import ProtocolError, conversation_for
 from ._messages import Message, Receive, Send
+from ._probe_app import probe_app
+from ._probe_client import Report, check_server
 from .compatibility import guarantee_single_callable
 
-__all__ = ["ApplicationChecker", "ProtocolError"]
+__all__ = ["ApplicationChecker", "ProtocolError", "Report", "check_server", "main", "probe_app"]
 
 
 class ApplicationChecker:
@@ -63,4 +72,23 @@ class ApplicationChecker:
         checked(conversation.ended)
 
 
-ProtocolError.__module__ = __name__
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m asgiref.conformance server HOST:PORT``: check the server there (it must serve
+    `probe_app`), print the report, and return 0 if it kept every rule, else 1."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if len(arguments) != 2 or arguments[0] != "server" or ":" not in arguments[1]:
+        print("usage: python -m asgiref.conformance server HOST:PORT", file=sys.stderr)
+        print("(the server at HOST:PORT serves asgiref.conformance:probe_app)", file=sys.stderr)
+        return 2
+    host, _, port = arguments[1].rpartition(":")
+    report = check_server(host.strip("[]"), int(port))
+    print(report.text())
+    return 0 if report.passed else 1
+
+
+for _public in (ProtocolError, Report):
+    _public.__module__ = __name__
+probe_app.__module__ = __name__
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -406,3 +406,99 @@ async def test_a_response_cut_short_because_the_client_left_is_no_violation() ->
     await client.receive_body_chunk()
     assert await client.disconnect() is True  # its send() raised, and it ended mid-body
     assert checker.violations == []
+
+
+# --- checking servers: the probe application and its driver ------------------------------------
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_uvicorn_serving_the_probe_keeps_every_rule() -> None:
+    from helpers import serving_with_uvicorn
+
+    from asgiref.conformance import check_server, probe_app
+
+    with serving_with_uvicorn(probe_app) as url:
+        report = check_server("127.0.0.1", port_of(url))
+    assert len(report.results) == 20
+    assert report.passed, report.text()
+    assert report.text().endswith("20 of 20 kept")
+
+
+def merging_duplicate_headers(application: Any) -> Any:
+    """A server that joins repeated request headers into one (the spec says to keep them)."""
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            merged: dict[bytes, bytes] = {}
+            for name, value in scope["headers"]:
+                merged[name] = merged[name] + b", " + value if name in merged else value
+            scope = {**scope, "headers": list(merged.items())}
+        await application(scope, receive, send)
+
+    return served
+
+
+def closing_with_1000(application: Any) -> Any:
+    """A server that closes every WebSocket with 1000, whatever code the application gave."""
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        async def send_with_1000(message: Message) -> None:
+            if message["type"] == "websocket.close":
+                message = {**message, "code": 1000}
+            await send(message)
+
+        await application(scope, receive, send_with_1000)
+
+    return served
+
+
+def query_string_as_text(application: Any) -> Any:
+    """A server that gives the query string as text (the spec says bytes)."""
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "query_string": scope["query_string"].decode("latin-1")}
+        await application(scope, receive, send)
+
+    return served
+
+
+@pytest.mark.parametrize(
+    ("breaking", "broken"),
+    [
+        (merging_duplicate_headers, "duplicate request headers kept, in order"),
+        (closing_with_1000, "WebSocket close with the app's code"),
+        (query_string_as_text, "request scope: keys, values and types"),
+    ],
+)
+def test_the_driver_catches_a_server_that_breaks_a_rule(
+    breaking: Callable[[Any], Any], broken: str
+) -> None:
+    from helpers import serving_with_uvicorn
+
+    from asgiref.conformance import check_server, probe_app
+
+    with serving_with_uvicorn(breaking(probe_app)) as url:
+        report = check_server("127.0.0.1", port_of(url))
+    assert not report.passed
+    assert broken in {name for name, ok, _ in report.results if not ok}, report.text()
+    assert f"BROKEN {broken}" in report.text()
+
+
+def test_the_command_line_reports_and_exits_with_the_outcome(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from helpers import serving_with_uvicorn
+
+    from asgiref.conformance import main, probe_app
+
+    with serving_with_uvicorn(probe_app) as url:
+        assert main(["server", f"127.0.0.1:{port_of(url)}"]) == 0
+    assert "20 of 20 kept" in capsys.readouterr().out
+    with serving_with_uvicorn(closing_with_1000(probe_app)) as url:
+        assert main(["server", f"127.0.0.1:{port_of(url)}"]) == 1
+    assert main(["servers", "nowhere"]) == 2
+    assert "usage: python -m asgiref.conformance server HOST:PORT" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import pytest
-import uvicorn
+from helpers import serving_with_uvicorn
 from starlette.requests import ClientDisconnect
 from wsgi_sites import django_site, flask_site, starlette_site
 from wsgi_sites.common import (
@@ -69,46 +69,6 @@ def no_threads_left_behind() -> Iterator[None]:
         thread.join(max(0.0, deadline - time.monotonic()))
     left = [thread.name for thread in started if thread.is_alive()]
     assert not left, f"threads left behind: {left}"
-
-
-class _Uvicorn(uvicorn.Server):
-    """A uvicorn server that says when its startup is over (successful or not)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.startup_over = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets)
-        finally:
-            self.startup_over.set()
-
-
-@contextlib.contextmanager
-def serving_with_uvicorn(app: Any) -> Iterator[str]:
-    """Run uvicorn on a free 127.0.0.1 port on a thread; yield its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_level="warning",
-        log_config=None,  # leave the process's logging configuration alone
-        timeout_graceful_shutdown=5,
-    )
-    server = _Uvicorn(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-under-test")
-    thread.start()
-    try:
-        assert server.startup_over.wait(WAIT), "uvicorn did not start"
-        assert server.started, "uvicorn failed to start"
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(3 * WAIT)
-        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
