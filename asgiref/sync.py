@@ -15,10 +15,25 @@ import functools
 import sys
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from ._bridge_streams import (
+    AsyncContextBridge,
+    AsyncIteratorBridge,
+    SyncContextBridge,
+    SyncIteratorBridge,
+)
 from ._hop import ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
 from ._lanes import PROCESS_LANE, BorrowedLane, ThreadLane, run_on_own_thread
@@ -35,9 +50,13 @@ __all__ = [
     "SyncToAsync",
     "ThreadSensitiveContext",
     "async_to_sync",
+    "async_to_sync_context",
+    "async_to_sync_iter",
     "iscoroutinefunction",
     "markcoroutinefunction",
     "sync_to_async",
+    "sync_to_async_context",
+    "sync_to_async_iter",
 ]
 
 _P = ParamSpec("_P")
@@ -314,3 +333,45 @@ def async_to_sync(
     if awaitable is None:
         return lambda f: AsyncToSync(f, force_new_loop=force_new_loop)
     return AsyncToSync(awaitable, force_new_loop=force_new_loop)
+
+
+def _crossing(thread_sensitive: bool, executor: Executor | None) -> Any:
+    """How the stream bridges make a sync function awaitable: as `sync_to_async` does."""
+    return lambda func: SyncToAsync(func, thread_sensitive=thread_sensitive, executor=executor)
+
+
+def sync_to_async_iter(
+    iterable: Iterable[_R], *, thread_sensitive: bool = True, executor: Executor | None = None
+) -> AsyncIterator[_R]:
+    """An async iterator over a sync iterable: each item is produced by ``next()`` on the thread
+    `sync_to_async` with the same arguments would use at that moment (so a generator reading
+    Django's ORM runs on the request's database thread), with context variables carried as
+    `sync_to_async` carries them. ``aclose()``, an early ``break``, a cancelled consumer or garbage
+    collection closes a generator on that same thread, once."""
+    return SyncIteratorBridge(iterable, _crossing(thread_sensitive, executor))
+
+
+def async_to_sync_iter(async_iterable: AsyncIterable[_R]) -> Iterator[_R]:
+    """A sync iterator over an async iterable, driven on one event loop for its whole life: the
+    loop awaiting this thread's `sync_to_async` call (where `async_to_sync` runs coroutines), else
+    a loop of its own. ``close()`` runs ``aclose()`` there."""
+    return AsyncIteratorBridge(async_iterable)
+
+
+def sync_to_async_context(
+    manager: AbstractContextManager[_R, Any],
+    *,
+    thread_sensitive: bool = True,
+    executor: Executor | None = None,
+) -> AbstractAsyncContextManager[_R, bool]:
+    """An async context manager over a sync one: ``__enter__`` and ``__exit__`` run where
+    `sync_to_async` with the same arguments runs them."""
+    return SyncContextBridge(manager, _crossing(thread_sensitive, executor))
+
+
+def async_to_sync_context(
+    manager: AbstractAsyncContextManager[_R, Any],
+) -> AbstractContextManager[_R, bool]:
+    """A sync context manager over an async one, entered and exited on one event loop (as
+    `async_to_sync_iter` steps are)."""
+    return AsyncContextBridge(manager)
