@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from ._flow import ACTING_FOR, current_flow
 from ._inbox import INBOXES
 from ._lanes import BorrowedLane
+from ._observe import OBSERVERS, BridgedCall
 from ._threads import FORKS
 
 if TYPE_CHECKING:
@@ -107,7 +108,16 @@ class CallBase:
     """What both directions share: the caller's flow and the exception it was handling, going one
     way, and the outcome (a result or an exception) and the context's changes, coming back."""
 
-    __slots__ = ("_baseline", "_error", "_exception", "_flow", "_result", "changed", "loop")
+    __slots__ = (
+        "_baseline",
+        "_error",
+        "_exception",
+        "_flow",
+        "_result",
+        "changed",
+        "loop",
+        "watch",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, exception: BaseException | None) -> None:
         self.loop = loop
@@ -120,6 +130,8 @@ class CallBase:
         self.changed = False
         self._result: Any = None
         self._error: BaseException | None = None
+        # What observers see of this call (see `_observe`), or None when nobody observes.
+        self.watch: BridgedCall | None = None
 
     def _join_flow(self) -> contextvars.Token[tuple[int, int] | None]:
         """In the callee's context, before the callee runs: act for the caller's flow, and note
@@ -169,6 +181,7 @@ class ThreadCall(CallBase):
         "_lock",
         "_state",
         "caller_lane",
+        "destination",
         "inner_calls",
         "on_single_thread",
         "pool",
@@ -204,6 +217,8 @@ class ThreadCall(CallBase):
         # The pool the call is sent to, if any (see `_ThreadState.pool`): the thread that runs it
         # is then one of that pool's workers, which the call holds until it returns.
         self.pool: object | None = None
+        # Where routing sent it (a lane, a `SensitiveWorld`, an executor): for observers.
+        self.destination: object | None = None
 
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
@@ -236,10 +251,22 @@ class ThreadCall(CallBase):
         """Call the function as part of the caller's flow; runs inside the callee's context."""
         single = ON_SINGLE_THREAD.set(True) if self.on_single_thread else None
         token = self._join_flow()
+        watch = self.watch
+        if watch is not None:
+            OBSERVERS.started(watch)
         try:
             if self._exception is None:
-                return self._fn(*self._args, **self._kwargs)
-            return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
+                result = self._fn(*self._args, **self._kwargs)
+            else:
+                result = _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
+        except BaseException as error:
+            if watch is not None:
+                OBSERVERS.finished(watch, error)
+            raise
+        else:
+            if watch is not None:
+                OBSERVERS.finished(watch, None)
+            return result
         finally:
             self._leave_flow(token)
             if single is not None:
@@ -309,8 +336,11 @@ class ThreadCall(CallBase):
             if inner.cancel_soon():
                 return True
         with self._lock:
-            if self._state is _POSTED:
+            abandoned = self._state is _POSTED
+            if abandoned:
                 self._state = _ABANDONED
+        if abandoned and self.watch is not None:  # it will never start: tell observers here
+            OBSERVERS.finished(self.watch, asyncio.CancelledError())
         return False
 
 

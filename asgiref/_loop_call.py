@@ -14,6 +14,7 @@ from typing import Any
 from ._hop import CURRENT_LANE, THREAD, CallBase, carry_back
 from ._lanes import BorrowedLane
 from ._loops import finish_loop
+from ._observe import OBSERVERS
 
 # How often a sync thread waiting on an event loop it does not own checks that the loop still runs.
 LOOP_CHECK_INTERVAL = 0.2
@@ -151,6 +152,9 @@ class LoopCall(CallBase):
         # Set in the task's context, and reset before it is copied back to the caller.
         token = CURRENT_LANE.set(self._lane)
         flow_token = self._join_flow()
+        watch = self.watch
+        if watch is not None:
+            OBSERVERS.started(watch)
         try:
             if self._exception is None:
                 self._result = await self._awaitable
@@ -162,6 +166,8 @@ class LoopCall(CallBase):
         except BaseException as error:
             self._error = error
         finally:
+            if watch is not None:
+                OBSERVERS.finished(watch, self._error)
             self._leave_flow(flow_token)
             CURRENT_LANE.reset(token)
             if self.changed:
@@ -176,6 +182,8 @@ class LoopCall(CallBase):
             if inspect.iscoroutine(awaitable):
                 awaitable.close()  # never to be awaited: say nothing about it
             self._error = asyncio.CancelledError("cancelled before it started")
+            if self.watch is not None:
+                OBSERVERS.finished(self.watch, self._error)
             self._end_coroutine()
 
     def _end_coroutine(self) -> None:

@@ -38,6 +38,7 @@ from ._hop import ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
 from ._lanes import PROCESS_LANE, BorrowedLane, ThreadLane, run_on_own_thread
 from ._loop_call import LoopCall, LoopGoneError, outer_loop
+from ._observe import OBSERVERS, BridgedCall, BridgeObserver
 from ._routing import SENSITIVE_CONTEXT, SensitiveWorld, route
 from .current_thread_executor import CurrentThreadExecutor
 from .local import Local
@@ -49,11 +50,14 @@ __all__ = [
     "Local",
     "SyncToAsync",
     "ThreadSensitiveContext",
+    "BridgeObserver",
+    "BridgedCall",
     "async_to_sync",
     "async_to_sync_context",
     "async_to_sync_iter",
     "iscoroutinefunction",
     "markcoroutinefunction",
+    "register_bridge_observer",
     "sync_to_async",
     "sync_to_async_context",
     "sync_to_async_iter",
@@ -189,8 +193,18 @@ class AsyncToSync(Generic[_P, _R]):
         # returns crosses to the loop.
         awaitable = self.awaitable(*args, **kwargs)
 
+        watch: BridgedCall | None = None
+        if OBSERVERS.active:
+            loops: list[asyncio.AbstractEventLoop] = []  # the loop it went to (the latest)
+            watch = BridgedCall(self.awaitable, "async_to_sync", False, lambda: loops[-1])
+            context.run(OBSERVERS.notify, "queued", watch)
+
         def call_on(loop: asyncio.AbstractEventLoop) -> LoopCall:
-            return LoopCall(loop, awaitable, lane, exception, context)
+            call = LoopCall(loop, awaitable, lane, exception, context)
+            if watch is not None:
+                loops.append(loop)
+                call.watch = watch
+            return call
 
         result: _R
         if not self.force_new_loop:
@@ -259,6 +273,8 @@ class SyncToAsync(Generic[_P, _R]):
         call = ThreadCall(
             loop, self.thread_handler, (loop, *args), kwargs, context, sys.exc_info()[1]
         )
+        if OBSERVERS.active:
+            _observe(call, context, self.func, "sync_to_async", self._thread_sensitive)
         route(
             call,
             loop,
@@ -375,3 +391,25 @@ def async_to_sync_context(
     """A sync context manager over an async one, entered and exited on one event loop (as
     `async_to_sync_iter` steps are)."""
     return AsyncContextBridge(manager)
+
+
+def _observe(
+    call: ThreadCall,
+    context: contextvars.Context,
+    func: Callable[..., Any],
+    direction: str,
+    thread_sensitive: bool,
+) -> None:
+    """Give `call` what observers see of it, and tell them it is queued (in its context)."""
+    watch = call.watch = BridgedCall(func, direction, thread_sensitive, lambda: call.destination)
+    context.run(OBSERVERS.notify, "queued", watch)
+
+
+def register_bridge_observer(observer: object) -> Callable[[], None]:
+    """Tell `observer` about every call the bridge makes, in both directions: its ``queued``,
+    ``started`` and ``finished`` methods (each optional; see `BridgeObserver`) get the call's
+    `BridgedCall` on the thread where that happens. ``queued`` runs in the context the call will
+    run in, so a context variable it sets is seen by the call (undo it in ``finished``, which runs
+    there too). An observer that raises is logged and never breaks the call. Returns a function
+    that unregisters it."""
+    return OBSERVERS.register(observer)

@@ -13,6 +13,8 @@ PUBLIC_NAMES = {
     "asgiref.sync": [
         "AsyncSingleThreadContext",
         "AsyncToSync",
+        "BridgeObserver",
+        "BridgedCall",
         "SyncToAsync",
         "ThreadSensitiveContext",
         "async_to_sync",
@@ -20,6 +22,7 @@ PUBLIC_NAMES = {
         "async_to_sync_iter",
         "iscoroutinefunction",
         "markcoroutinefunction",
+        "register_bridge_observer",
         "sync_to_async",
         "sync_to_async_context",
         "sync_to_async_iter",
