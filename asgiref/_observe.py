@@ -22,11 +22,21 @@ its benchmarks do not move.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
 import threading
 import time
+import traceback
+import warnings
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import contextvars
+
+    from ._hop import ThreadCall
 
 logger = logging.getLogger("asgiref.sync")
 
@@ -135,9 +145,93 @@ class _Observers:
 
 
 def _is_cancellation(error: BaseException) -> bool:
-    import asyncio
-
     return isinstance(error, asyncio.CancelledError)
 
 
 OBSERVERS = _Observers()
+
+
+class SlowLaneDiagnostic:
+    """An observer that warns when a thread-sensitive call has waited longer than `seconds` for
+    its thread, with the stack of what that thread is doing at that moment ("my sync view is
+    stuck behind X", visible without a debugger)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def queued(self, call: BridgedCall) -> None:
+        if not call.thread_sensitive:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - sync_to_async is always called on a loop
+            return
+        loop.call_later(self.seconds, self._check, call)
+
+    def _check(self, call: BridgedCall) -> None:
+        if call.started_at is not None or call.outcome is not None:
+            return
+        thread = getattr(call.queued_for, "thread", None)
+        frame = sys._current_frames().get(thread.ident) if thread and thread.ident else None
+        doing = "".join(traceback.format_stack(frame)) if frame is not None else "(not known)\n"
+        name = getattr(call.func, "__qualname__", repr(call.func))
+        logger.warning(
+            "asgiref: the thread-sensitive call %s has waited %.1f s for its thread %s, which is "
+            "running:\n%s",
+            name,
+            time.monotonic() - call.queued_at,
+            repr(thread.name) if thread is not None else repr(call.queued_for),
+            doing,
+        )
+
+
+class _SlowLaneSetting:
+    """The one `SlowLaneDiagnostic` of the process, if configured (`set_slow_lane_warning`)."""
+
+    def __init__(self) -> None:
+        self._unregister: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def set(self, seconds: float | None) -> None:
+        if seconds is not None and not seconds > 0:  # also refuses NaN
+            raise ValueError(
+                f"set_slow_lane_warning() takes a positive number of seconds or None, "
+                f"not {seconds!r}"
+            )
+        with self._lock:
+            if self._unregister is not None:
+                self._unregister()
+                self._unregister = None
+            if seconds is not None:
+                self._unregister = OBSERVERS.register(SlowLaneDiagnostic(seconds))
+
+    def from_environment(self) -> None:
+        """Configure from ``ASGIREF_SLOW_LANE_WARNING`` (seconds), if set; warn if it is bad."""
+        text = os.environ.get("ASGIREF_SLOW_LANE_WARNING", "").strip()
+        if not text:
+            return
+        try:
+            self.set(float(text))
+        except ValueError:
+            warnings.warn(
+                f"ASGIREF_SLOW_LANE_WARNING={text!r} is not a positive number of seconds: ignored",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+SLOW_LANE = _SlowLaneSetting()
+
+
+def watch_thread_call(
+    call: ThreadCall,
+    context: contextvars.Context,
+    func: Callable[..., Any],
+    thread_sensitive: bool,
+) -> None:
+    """Give a `ThreadCall` what observers see of it, and tell them it is queued, in its context
+    (so that what they set there, the call sees)."""
+    watch = call.watch = BridgedCall(
+        func, "sync_to_async", thread_sensitive, lambda: call.destination
+    )
+    context.run(OBSERVERS.notify, "queued", watch)

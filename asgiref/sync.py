@@ -38,7 +38,7 @@ from ._hop import ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
 from ._lanes import PROCESS_LANE, BorrowedLane, ThreadLane, run_on_own_thread
 from ._loop_call import LoopCall, LoopGoneError, outer_loop
-from ._observe import OBSERVERS, BridgedCall, BridgeObserver
+from ._observe import OBSERVERS, SLOW_LANE, BridgedCall, BridgeObserver, watch_thread_call
 from ._routing import SENSITIVE_CONTEXT, SensitiveWorld, route
 from .current_thread_executor import CurrentThreadExecutor
 from .local import Local
@@ -58,6 +58,7 @@ __all__ = [
     "iscoroutinefunction",
     "markcoroutinefunction",
     "register_bridge_observer",
+    "set_slow_lane_warning",
     "sync_to_async",
     "sync_to_async_context",
     "sync_to_async_iter",
@@ -274,7 +275,7 @@ class SyncToAsync(Generic[_P, _R]):
             loop, self.thread_handler, (loop, *args), kwargs, context, sys.exc_info()[1]
         )
         if OBSERVERS.active:
-            _observe(call, context, self.func, "sync_to_async", self._thread_sensitive)
+            watch_thread_call(call, context, self.func, self._thread_sensitive)
         route(
             call,
             loop,
@@ -393,18 +394,6 @@ def async_to_sync_context(
     return AsyncContextBridge(manager)
 
 
-def _observe(
-    call: ThreadCall,
-    context: contextvars.Context,
-    func: Callable[..., Any],
-    direction: str,
-    thread_sensitive: bool,
-) -> None:
-    """Give `call` what observers see of it, and tell them it is queued (in its context)."""
-    watch = call.watch = BridgedCall(func, direction, thread_sensitive, lambda: call.destination)
-    context.run(OBSERVERS.notify, "queued", watch)
-
-
 def register_bridge_observer(observer: object) -> Callable[[], None]:
     """Tell `observer` about every call the bridge makes, in both directions: its ``queued``,
     ``started`` and ``finished`` methods (each optional; see `BridgeObserver`) get the call's
@@ -413,3 +402,14 @@ def register_bridge_observer(observer: object) -> Callable[[], None]:
     there too). An observer that raises is logged and never breaks the call. Returns a function
     that unregisters it."""
     return OBSERVERS.register(observer)
+
+
+def set_slow_lane_warning(seconds: float | None) -> None:
+    """Log a warning (logger ``asgiref.sync``) whenever a thread-sensitive `sync_to_async` call
+    has waited more than `seconds` for its thread, naming the call and showing the stack of what
+    that thread is doing at that moment. None turns it off (the default, unless the environment
+    variable ``ASGIREF_SLOW_LANE_WARNING`` gives the seconds when asgiref is imported)."""
+    SLOW_LANE.set(seconds)
+
+
+SLOW_LANE.from_environment()

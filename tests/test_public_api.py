@@ -23,6 +23,7 @@ PUBLIC_NAMES = {
         "iscoroutinefunction",
         "markcoroutinefunction",
         "register_bridge_observer",
+        "set_slow_lane_warning",
         "sync_to_async",
         "sync_to_async_context",
         "sync_to_async_iter",

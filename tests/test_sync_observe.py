@@ -162,3 +162,69 @@ def test_nothing_is_registered_by_default() -> None:
     from asgiref._observe import OBSERVERS
 
     assert OBSERVERS.active == ()
+
+
+# --- slow-lane diagnostics ------------------------------------------------------------------------
+
+
+def holding_the_thread(release: threading.Event) -> None:
+    """What the thread-sensitive thread is busy with while another call waits for it."""
+    release.wait(10)
+
+
+@pytest.mark.asyncio
+async def test_a_call_waiting_too_long_for_its_thread_is_reported_with_that_threads_stack(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from asgiref.sync import set_slow_lane_warning
+
+    release = threading.Event()
+    set_slow_lane_warning(0.05)
+    try:
+        with caplog.at_level(logging.WARNING, logger="asgiref.sync"):
+            async with ThreadSensitiveContext():
+                holder = asyncio.ensure_future(sync_to_async(holding_the_thread)(release))
+                waiter = asyncio.ensure_future(sync_to_async(load)(3))
+                for _ in range(500):  # bounded: until the warning is logged
+                    if "has waited" in caplog.text:
+                        break
+                    await asyncio.sleep(0.01)
+                release.set()
+                await holder
+                assert await waiter == (3, "none")
+    finally:
+        set_slow_lane_warning(None)
+    assert "the thread-sensitive call load has waited" in caplog.text
+    assert "holding_the_thread" in caplog.text  # what its thread was doing
+    assert caplog.text.count("has waited") == 1  # the holder itself started at once
+
+
+def test_the_slow_lane_setting_refuses_what_is_not_a_positive_number() -> None:
+    from asgiref.sync import set_slow_lane_warning
+
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            set_slow_lane_warning(bad)
+
+
+def test_the_slow_lane_setting_comes_from_the_environment() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from asgiref._observe import OBSERVERS, SlowLaneDiagnostic\n"
+        "import asgiref.sync\n"
+        "print([type(o).__name__ for o in OBSERVERS.active])\n"
+    )
+    for value, expected, warned in (("0.5", "['SlowLaneDiagnostic']", False), ("soon", "[]", True)):
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "ASGIREF_SLOW_LANE_WARNING": value},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert run.stdout.strip() == expected
+        assert ("is not a positive number of seconds" in run.stderr) is warned
