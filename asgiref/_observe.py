@@ -51,6 +51,7 @@ class BridgedCall:
         "error",
         "finished_at",
         "func",
+        "notes",
         "outcome",
         "queued_at",
         "started_at",
@@ -80,6 +81,8 @@ class BridgedCall:
         #: "returned", "raised" or "cancelled" (known at `finished`); `error` if it raised.
         self.outcome: str | None = None
         self.error: BaseException | None = None
+        #: Room for observers' own per-call state (a span, a token), keyed as they please.
+        self.notes: dict[str, Any] = {}
         self._destination = destination
 
     @property
