@@ -134,19 +134,26 @@ class CallBase:
         self.watch: BridgedCall | None = None
 
     def _join_flow(self) -> contextvars.Token[tuple[int, int] | None]:
-        """In the callee's context, before the callee runs: act for the caller's flow, and note
-        the context as it stands."""
+        """In the callee's context, before the callee runs: act for the caller's flow, note the
+        context as it stands, and tell observers the call started."""
         token = ACTING_FOR.set((_get_ident(), self._flow))
         self._baseline = contextvars.copy_context()
+        if self.watch is not None:
+            OBSERVERS.started(self.watch)
         return token
 
-    def _leave_flow(self, token: contextvars.Token[tuple[int, int] | None]) -> None:
-        """In the callee's context, after the callee ran: note whether it set any variable, and
-        forget the flow (so it never reaches the caller's context).
+    def _leave_flow(
+        self, token: contextvars.Token[tuple[int, int] | None], error: BaseException | None
+    ) -> None:
+        """In the callee's context, after the callee ran (raising `error`, if not None): tell
+        observers, note whether it set any variable, and forget the flow (so it never reaches
+        the caller's context).
 
         Contexts compare by their underlying mapping, which short-circuits when it is the very
         same one, as it is when nothing was set: so the common case costs nothing, where copying
         back would walk every variable in the context."""
+        if self.watch is not None:
+            OBSERVERS.finished(self.watch, error)
         self.changed = contextvars.copy_context() != self._baseline
         self._baseline = None
         ACTING_FOR.reset(token)
@@ -251,24 +258,17 @@ class ThreadCall(CallBase):
         """Call the function as part of the caller's flow; runs inside the callee's context."""
         single = ON_SINGLE_THREAD.set(True) if self.on_single_thread else None
         token = self._join_flow()
-        watch = self.watch
-        if watch is not None:
-            OBSERVERS.started(watch)
+        error: BaseException | None = None
         try:
             if self._exception is None:
-                result = self._fn(*self._args, **self._kwargs)
-            else:
-                result = _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
-        except BaseException as error:
-            if watch is not None:
-                OBSERVERS.finished(watch, error)
+                return self._fn(*self._args, **self._kwargs)
+            return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
+        except BaseException as raised:
+            error = raised
             raise
-        else:
-            if watch is not None:
-                OBSERVERS.finished(watch, None)
-            return result
         finally:
-            self._leave_flow(token)
+            self._leave_flow(token, error)
+            del error
             if single is not None:
                 ON_SINGLE_THREAD.reset(single)
 

@@ -152,9 +152,6 @@ class LoopCall(CallBase):
         # Set in the task's context, and reset before it is copied back to the caller.
         token = CURRENT_LANE.set(self._lane)
         flow_token = self._join_flow()
-        watch = self.watch
-        if watch is not None:
-            OBSERVERS.started(watch)
         try:
             if self._exception is None:
                 self._result = await self._awaitable
@@ -166,9 +163,7 @@ class LoopCall(CallBase):
         except BaseException as error:
             self._error = error
         finally:
-            if watch is not None:
-                OBSERVERS.finished(watch, self._error)
-            self._leave_flow(flow_token)
+            self._leave_flow(flow_token, self._error)
             CURRENT_LANE.reset(token)
             if self.changed:
                 self._final_context = contextvars.copy_context()
