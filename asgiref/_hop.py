@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from ._flow import ACTING_FOR, current_flow
 from ._inbox import INBOXES
 from ._lanes import BorrowedLane
+from ._observe import OBSERVERS, BridgedCall
 from ._threads import FORKS
 
 if TYPE_CHECKING:
@@ -107,7 +108,16 @@ class CallBase:
     """What both directions share: the caller's flow and the exception it was handling, going one
     way, and the outcome (a result or an exception) and the context's changes, coming back."""
 
-    __slots__ = ("_baseline", "_error", "_exception", "_flow", "_result", "changed", "loop")
+    __slots__ = (
+        "_baseline",
+        "_error",
+        "_exception",
+        "_flow",
+        "_result",
+        "changed",
+        "loop",
+        "watch",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, exception: BaseException | None) -> None:
         self.loop = loop
@@ -120,21 +130,30 @@ class CallBase:
         self.changed = False
         self._result: Any = None
         self._error: BaseException | None = None
+        # What observers see of this call (see `_observe`), or None when nobody observes.
+        self.watch: BridgedCall | None = None
 
     def _join_flow(self) -> contextvars.Token[tuple[int, int] | None]:
-        """In the callee's context, before the callee runs: act for the caller's flow, and note
-        the context as it stands."""
+        """In the callee's context, before the callee runs: act for the caller's flow, note the
+        context as it stands, and tell observers the call started."""
         token = ACTING_FOR.set((_get_ident(), self._flow))
         self._baseline = contextvars.copy_context()
+        if self.watch is not None:
+            OBSERVERS.started(self.watch)
         return token
 
-    def _leave_flow(self, token: contextvars.Token[tuple[int, int] | None]) -> None:
-        """In the callee's context, after the callee ran: note whether it set any variable, and
-        forget the flow (so it never reaches the caller's context).
+    def _leave_flow(
+        self, token: contextvars.Token[tuple[int, int] | None], error: BaseException | None
+    ) -> None:
+        """In the callee's context, after the callee ran (raising `error`, if not None): tell
+        observers, note whether it set any variable, and forget the flow (so it never reaches
+        the caller's context).
 
         Contexts compare by their underlying mapping, which short-circuits when it is the very
         same one, as it is when nothing was set: so the common case costs nothing, where copying
         back would walk every variable in the context."""
+        if self.watch is not None:
+            OBSERVERS.finished(self.watch, error)
         self.changed = contextvars.copy_context() != self._baseline
         self._baseline = None
         ACTING_FOR.reset(token)
@@ -169,6 +188,7 @@ class ThreadCall(CallBase):
         "_lock",
         "_state",
         "caller_lane",
+        "destination",
         "inner_calls",
         "on_single_thread",
         "pool",
@@ -204,6 +224,8 @@ class ThreadCall(CallBase):
         # The pool the call is sent to, if any (see `_ThreadState.pool`): the thread that runs it
         # is then one of that pool's workers, which the call holds until it returns.
         self.pool: object | None = None
+        # Where routing sent it (a lane, a `SensitiveWorld`, an executor): for observers.
+        self.destination: object | None = None
 
     def run(self) -> None:
         """The work item: call the function on this thread, then wake the awaiting task."""
@@ -236,12 +258,17 @@ class ThreadCall(CallBase):
         """Call the function as part of the caller's flow; runs inside the callee's context."""
         single = ON_SINGLE_THREAD.set(True) if self.on_single_thread else None
         token = self._join_flow()
+        error: BaseException | None = None
         try:
             if self._exception is None:
                 return self._fn(*self._args, **self._kwargs)
             return _call_while_handling(self._exception, self._fn, self._args, self._kwargs)
+        except BaseException as raised:
+            error = raised
+            raise
         finally:
-            self._leave_flow(token)
+            self._leave_flow(token, error)
+            del error
             if single is not None:
                 ON_SINGLE_THREAD.reset(single)
 
@@ -309,8 +336,11 @@ class ThreadCall(CallBase):
             if inner.cancel_soon():
                 return True
         with self._lock:
-            if self._state is _POSTED:
+            abandoned = self._state is _POSTED
+            if abandoned:
                 self._state = _ABANDONED
+        if abandoned and self.watch is not None:  # it will never start: tell observers here
+            OBSERVERS.finished(self.watch, asyncio.CancelledError())
         return False
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from ._hop import CURRENT_LANE, THREAD, CallBase, carry_back
 from ._lanes import BorrowedLane
 from ._loops import finish_loop
+from ._observe import OBSERVERS
 
 # How often a sync thread waiting on an event loop it does not own checks that the loop still runs.
 LOOP_CHECK_INTERVAL = 0.2
@@ -162,7 +163,7 @@ class LoopCall(CallBase):
         except BaseException as error:
             self._error = error
         finally:
-            self._leave_flow(flow_token)
+            self._leave_flow(flow_token, self._error)
             CURRENT_LANE.reset(token)
             if self.changed:
                 self._final_context = contextvars.copy_context()
@@ -176,6 +177,8 @@ class LoopCall(CallBase):
             if inspect.iscoroutine(awaitable):
                 awaitable.close()  # never to be awaited: say nothing about it
             self._error = asyncio.CancelledError("cancelled before it started")
+            if self.watch is not None:
+                OBSERVERS.finished(self.watch, self._error)
             self._end_coroutine()
 
     def _end_coroutine(self) -> None:

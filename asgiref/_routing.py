@@ -88,6 +88,12 @@ class SensitiveWorld:
             lane = self._lane
         lane.post(call.run)
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The context's thread, once its first thread-sensitive call has started it."""
+        lane = self._lane
+        return lane.thread if lane is not None else None
+
     async def end(self) -> None:
         """The context exits: wait, without blocking the event loop, until its thread has run
         what it took and ended."""
@@ -172,6 +178,8 @@ def send_to_executor(executor: Executor, call: ThreadCall) -> None:
     """Run `call` on `executor`; lanes and worker pools take it directly, other executors
     through `submit`."""
     call.pool = executor
+    if call.destination is None:
+        call.destination = executor
     if isinstance(executor, PostingExecutor):
         if not executor.post(call.run):
             raise RuntimeError(f"{executor!r} has shut down and cannot run sync_to_async calls")
@@ -224,6 +232,7 @@ def send_to_default_executor(loop: asyncio.AbstractEventLoop, call: ThreadCall) 
     the module docstring). Whichever takes it first runs it: the waiting thread at once, unless it
     is running an earlier such call, which may itself wait for this one to run on a freed thread."""
     executor = _default_executor(loop)
+    call.destination = executor if executor is not None else "the event loop's default executor"
     load = DEFAULT_POOL_LOADS.of(loop)
     # The loop's default pool, as the thread that runs `call` will know it (`THREAD.pool`): by its
     # load, as the executor itself may be out of sight.
@@ -278,11 +287,13 @@ def send_thread_sensitive(call: ThreadCall, single_thread_executor: Executor) ->
     """Run `call` on the thread of its sync world (see the module docstring for the rules)."""
     lane = CURRENT_LANE.get()
     if lane is not None:
+        call.destination = lane
         if not lane.post(call.run):
             raise RuntimeError("CurrentThreadExecutor already quit or is broken")
         return
     world = SENSITIVE_CONTEXT.get()
     if world is not None:
+        call.destination = world
         world.post_call(call)
         return
     if ON_SINGLE_THREAD.get():

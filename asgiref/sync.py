@@ -15,14 +15,30 @@ import functools
 import sys
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from ._bridge_streams import (
+    AsyncContextBridge,
+    AsyncIteratorBridge,
+    SyncContextBridge,
+    SyncIteratorBridge,
+)
 from ._hop import ThreadCall
 from ._inspection import is_async_marked, iscoroutinefunction, markcoroutinefunction
 from ._lanes import PROCESS_LANE, BorrowedLane, ThreadLane, run_on_own_thread
 from ._loop_call import LoopCall, LoopGoneError, outer_loop
+from ._observe import OBSERVERS, SLOW_LANE, BridgedCall, BridgeObserver, watch_thread_call
 from ._routing import SENSITIVE_CONTEXT, SensitiveWorld, route
 from .current_thread_executor import CurrentThreadExecutor
 from .local import Local
@@ -34,10 +50,18 @@ __all__ = [
     "Local",
     "SyncToAsync",
     "ThreadSensitiveContext",
+    "BridgeObserver",
+    "BridgedCall",
     "async_to_sync",
+    "async_to_sync_context",
+    "async_to_sync_iter",
     "iscoroutinefunction",
     "markcoroutinefunction",
+    "register_bridge_observer",
+    "set_slow_lane_warning",
     "sync_to_async",
+    "sync_to_async_context",
+    "sync_to_async_iter",
 ]
 
 _P = ParamSpec("_P")
@@ -170,8 +194,18 @@ class AsyncToSync(Generic[_P, _R]):
         # returns crosses to the loop.
         awaitable = self.awaitable(*args, **kwargs)
 
+        watch: BridgedCall | None = None
+        if OBSERVERS.active:
+            loops: list[asyncio.AbstractEventLoop] = []  # the loop it went to (the latest)
+            watch = BridgedCall(self.awaitable, "async_to_sync", False, lambda: loops[-1])
+            context.run(OBSERVERS.notify, "queued", watch)
+
         def call_on(loop: asyncio.AbstractEventLoop) -> LoopCall:
-            return LoopCall(loop, awaitable, lane, exception, context)
+            call = LoopCall(loop, awaitable, lane, exception, context)
+            if watch is not None:
+                loops.append(loop)
+                call.watch = watch
+            return call
 
         result: _R
         if not self.force_new_loop:
@@ -240,6 +274,8 @@ class SyncToAsync(Generic[_P, _R]):
         call = ThreadCall(
             loop, self.thread_handler, (loop, *args), kwargs, context, sys.exc_info()[1]
         )
+        if OBSERVERS.active:
+            watch_thread_call(call, context, self.func, self._thread_sensitive)
         route(
             call,
             loop,
@@ -314,3 +350,66 @@ def async_to_sync(
     if awaitable is None:
         return lambda f: AsyncToSync(f, force_new_loop=force_new_loop)
     return AsyncToSync(awaitable, force_new_loop=force_new_loop)
+
+
+def _crossing(thread_sensitive: bool, executor: Executor | None) -> Any:
+    """How the stream bridges make a sync function awaitable: as `sync_to_async` does."""
+    return lambda func: SyncToAsync(func, thread_sensitive=thread_sensitive, executor=executor)
+
+
+def sync_to_async_iter(
+    iterable: Iterable[_R], *, thread_sensitive: bool = True, executor: Executor | None = None
+) -> AsyncIterator[_R]:
+    """An async iterator over a sync iterable: each item is produced by ``next()`` on the thread
+    `sync_to_async` with the same arguments would use at that moment (so a generator reading
+    Django's ORM runs on the request's database thread), with context variables carried as
+    `sync_to_async` carries them. ``aclose()``, an early ``break``, a cancelled consumer or garbage
+    collection closes a generator on that same thread, once."""
+    return SyncIteratorBridge(iterable, _crossing(thread_sensitive, executor))
+
+
+def async_to_sync_iter(async_iterable: AsyncIterable[_R]) -> Iterator[_R]:
+    """A sync iterator over an async iterable, driven on one event loop for its whole life: the
+    loop awaiting this thread's `sync_to_async` call (where `async_to_sync` runs coroutines), else
+    a loop of its own. ``close()`` runs ``aclose()`` there."""
+    return AsyncIteratorBridge(async_iterable)
+
+
+def sync_to_async_context(
+    manager: AbstractContextManager[_R, Any],
+    *,
+    thread_sensitive: bool = True,
+    executor: Executor | None = None,
+) -> AbstractAsyncContextManager[_R, bool]:
+    """An async context manager over a sync one: ``__enter__`` and ``__exit__`` run where
+    `sync_to_async` with the same arguments runs them."""
+    return SyncContextBridge(manager, _crossing(thread_sensitive, executor))
+
+
+def async_to_sync_context(
+    manager: AbstractAsyncContextManager[_R, Any],
+) -> AbstractContextManager[_R, bool]:
+    """A sync context manager over an async one, entered and exited on one event loop (as
+    `async_to_sync_iter` steps are)."""
+    return AsyncContextBridge(manager)
+
+
+def register_bridge_observer(observer: object) -> Callable[[], None]:
+    """Tell `observer` about every call the bridge makes, in both directions: its ``queued``,
+    ``started`` and ``finished`` methods (each optional; see `BridgeObserver`) get the call's
+    `BridgedCall` on the thread where that happens. ``queued`` runs in the context the call will
+    run in, so a context variable it sets is seen by the call (undo it in ``finished``, which runs
+    there too). An observer that raises is logged and never breaks the call. Returns a function
+    that unregisters it."""
+    return OBSERVERS.register(observer)
+
+
+def set_slow_lane_warning(seconds: float | None) -> None:
+    """Log a warning (logger ``asgiref.sync``) whenever a thread-sensitive `sync_to_async` call
+    has waited more than `seconds` for its thread, naming the call and showing the stack of what
+    that thread is doing at that moment. None turns it off (the default, unless the environment
+    variable ``ASGIREF_SLOW_LANE_WARNING`` gives the seconds when asgiref is imported)."""
+    SLOW_LANE.set(seconds)
+
+
+SLOW_LANE.from_environment()

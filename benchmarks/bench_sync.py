@@ -77,6 +77,25 @@ def _case_s2a_sequential(ts: bool) -> h.ChunkFn:
     return chunk
 
 
+def _case_s2a_iter(ts: bool) -> h.ChunkFn:
+    """k items of one `sync_to_async_iter` stream (ours only: the original has none)."""
+
+    def chunk(k: int) -> float:
+        from asgiref.sync import sync_to_async_iter
+
+        async def main() -> float:
+            async for _ in sync_to_async_iter(range(1), thread_sensitive=ts):
+                pass  # warm-up
+            start = time.perf_counter()
+            async for _ in sync_to_async_iter(range(k), thread_sensitive=ts):
+                pass
+            return time.perf_counter() - start
+
+        return asyncio.run(main())
+
+    return chunk
+
+
 def _case_s2a_concurrent(ts: bool) -> h.ChunkFn:
     def chunk(k: int) -> float:
         from asgiref.sync import sync_to_async
@@ -299,6 +318,10 @@ def _chunk_floor_threading_local(k: int) -> float:
 S2A_SEQ_TS = "sync_to_async sequential, thread_sensitive=True"
 S2A_SEQ_NTS = "sync_to_async sequential, thread_sensitive=False"
 FLOOR_BARE = "floor: bare thread round trip (SimpleQueue + call_soon_threadsafe)"
+S2A_ITER_TS = "sync_to_async_iter, per item, thread_sensitive=True"
+S2A_ITER_NTS = "sync_to_async_iter, per item, thread_sensitive=False"
+# An item of a stream may cost at most this much more than one sequential sync_to_async call.
+ITER_TARGET = 1.25
 #: Our sequential sync_to_async over the bare round trip (same worker) that counts as lean.
 BARE_TARGET = 1.25
 
@@ -309,6 +332,8 @@ def build_cases() -> list[h.Case]:
     cases = [
         h.Case(S2A_SEQ_TS, _case_s2a_sequential(True), target=0.8),
         h.Case(S2A_SEQ_NTS, _case_s2a_sequential(False), target=0.8),
+        h.Case(S2A_ITER_TS, _case_s2a_iter(True), impls=("ours",)),
+        h.Case(S2A_ITER_NTS, _case_s2a_iter(False), impls=("ours",)),
         h.Case(f"{batch}False (per batch)", _case_s2a_concurrent(False), target=0.6),
         h.Case(f"{batch}True (per batch)", _case_s2a_concurrent(True)),
         h.Case("async_to_sync from a plain thread", _chunk_a2s_from_thread, target=0.1),
@@ -354,6 +379,12 @@ def report(run: h.InProcessRun) -> str:
         if ratio is not None:
             text = f"{ratio:.2f}x (target <= {BARE_TARGET:g}: {h.verdict(ratio <= BARE_TARGET)})"
         lines.append(f"- {label} `{name}` / bare thread round trip (same worker): {text}")
+    for stream, call in ((S2A_ITER_TS, S2A_SEQ_TS), (S2A_ITER_NTS, S2A_SEQ_NTS)):
+        ratio = h.ratio_cells(run.ratios(("ours", stream), ("ours", call)))[0]
+        text = "n/a"
+        if ratio is not None:
+            text = f"{ratio:.2f}x (target <= {ITER_TARGET:g}: {h.verdict(ratio <= ITER_TARGET)})"
+        lines.append(f"- {label} `{stream}` / `{call}` (same worker): {text}")
     lines.append("")
     per_batch = " (per batch for the concurrent cases)"
     return run.report("asgiref sync/local benchmark", per_batch, lines)

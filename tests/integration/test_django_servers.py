@@ -174,6 +174,38 @@ def test_streaming_response(site: Site, flavour: str) -> None:
     site.check()
 
 
+def _streamed_through_a_gate(site: Site, path: str, count: int) -> list[str]:
+    """Stream `path`; after its first line, open the gate its generator waits at (so the first
+    line arrived before the generator made the rest), then read the rest."""
+    key = uuid.uuid4().hex
+    params = {"id": key, "n": str(count)}
+    with site.client.stream("GET", path, params=params) as response:
+        assert response.status_code == 200
+        assert "content-length" not in response.headers
+        lines = response.iter_lines()
+        first = next(lines)
+        assert site.client.get("/stream/release/", params={"id": key}).text == "released"
+        return [first, *lines]
+
+
+@ASGI_STACKS
+def test_a_sync_generator_reading_the_orm_streams_through_sync_to_async_iter(site: Site) -> None:
+    lines = _streamed_through_a_gate(site, "/stream/orm-bridged/", 5)
+    assert [line.split(" thread")[0] for line in lines] == [f"row {n}" for n in range(5)]
+    threads = {line.split("thread ")[1].split(" ")[0] for line in lines}
+    assert len(threads) == 1  # every step, ORM included, on the request's one database thread
+    assert "must consume synchronous iterators" not in site.server.log_text()
+    site.check()
+
+
+@pytest.mark.parametrize("site", ["wsgi"], indirect=True)
+def test_an_async_generator_streams_under_wsgi_through_async_to_sync_iter(site: Site) -> None:
+    lines = _streamed_through_a_gate(site, "/stream/async-bridged/", 4)
+    assert lines == [f"async chunk {n}" for n in range(4)]
+    assert "must consume asynchronous iterators" not in site.server.log_text()
+    site.check()
+
+
 @ALL_STACKS
 @pytest.mark.asyncio
 async def test_concurrent_sync_orm_requests_each_hold_their_own_connection(site: Site) -> None:

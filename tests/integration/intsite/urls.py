@@ -12,5 +12,8 @@ urlpatterns = [
     path("whoami/", views.whoami),
     path("stream/sync/", views.stream_sync),
     path("stream/async/", views.stream_async),
+    path("stream/orm-bridged/", views.stream_orm_bridged),
+    path("stream/async-bridged/", views.stream_async_bridged),
+    path("stream/release/", views.release),
     path("groupsend/", views.group_send),
 ]

@@ -5,6 +5,7 @@ The URLs of `sync/`, `async/` and `orm/` are fixed: a benchmark uses them.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync, async_to_sync_iter, sync_to_async, sync_to_async_iter
 
 from .shop.models import Item, ItemLog
 
@@ -99,6 +100,51 @@ async def stream_async(request: Any) -> Any:
             yield f"async chunk {number}\n".encode()
 
     return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+# Gates the streaming views wait at after their first chunk, until the test (having received that
+# chunk) opens the gate with another request: proof that the response streams rather than buffers.
+_GATES: dict[str, threading.Event] = {}
+GATE_WAIT = 20.0  # seconds
+
+
+def _gate(key: str) -> threading.Event:
+    return _GATES.setdefault(key, threading.Event())
+
+
+def release(request: Any) -> Any:
+    _gate(request.GET["id"]).set()
+    return HttpResponse("released")
+
+
+def stream_orm_bridged(request: Any) -> Any:
+    """A sync generator reading the ORM for each row, served under ASGI through
+    `sync_to_async_iter` (Django would otherwise consume it whole in a thread first)."""
+    key, count = request.GET["id"], int(request.GET.get("n", "5"))
+
+    def rows() -> Iterator[bytes]:
+        for number in range(count):
+            total = Item.objects.count()  # the ORM, on the thread this step runs on
+            yield f"row {number} thread {threading.get_ident()} items {total}\n".encode()
+            if number == 0 and not _gate(key).wait(GATE_WAIT):
+                yield b"the gate was never opened\n"
+
+    return StreamingHttpResponse(sync_to_async_iter(rows()), content_type="text/plain")
+
+
+def stream_async_bridged(request: Any) -> Any:
+    """An async generator served by a sync view (under WSGI) through `async_to_sync_iter`."""
+    key, count = request.GET["id"], int(request.GET.get("n", "5"))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for number in range(count):
+            yield f"async chunk {number}\n".encode()
+            if number == 0:
+                loop = asyncio.get_running_loop()
+                if not await loop.run_in_executor(None, _gate(key).wait, GATE_WAIT):
+                    yield b"the gate was never opened\n"
+
+    return StreamingHttpResponse(async_to_sync_iter(chunks()), content_type="text/plain")
 
 
 def group_send(request: Any) -> Any:
