@@ -170,6 +170,14 @@ CASES = [
 ]
 
 
+async def requested(application: Any) -> tuple[ApplicationChecker, ApplicationCommunicator]:
+    """`application`, checked, given one HTTP request (not yet waited for)."""
+    checker = ApplicationChecker(application)
+    communicator = ApplicationCommunicator(checker, dict(HTTP))
+    await communicator.send_input(REQUEST)
+    return checker, communicator
+
+
 async def run_checked(case: Case, steps: tuple[Any, ...]) -> ApplicationChecker:
     checker = ApplicationChecker(scripted(*steps))
     communicator = ApplicationCommunicator(checker, dict(case.scope))
@@ -213,9 +221,7 @@ async def test_a_swallowed_violation_is_raised_when_the_application_returns() ->
         await send(START)
         await send(BODY)
 
-    checker = ApplicationChecker(application)
-    communicator = ApplicationCommunicator(checker, dict(HTTP))
-    await communicator.send_input(REQUEST)
+    checker, communicator = await requested(application)
     with pytest.raises(ProtocolError, match="response-start-before-body"):
         await communicator.wait()
     assert [error.rule for error in checker.violations] == ["response-start-before-body"]
@@ -224,9 +230,7 @@ async def test_a_swallowed_violation_is_raised_when_the_application_returns() ->
 @pytest.mark.asyncio
 async def test_the_error_names_the_rule_the_message_and_the_section() -> None:
     start = {**START, "headers": [(b":status", b"200")]}
-    checker = ApplicationChecker(scripted(RECEIVE, start, BODY))
-    communicator = ApplicationCommunicator(checker, dict(HTTP))
-    await communicator.send_input(REQUEST)
+    _, communicator = await requested(scripted(RECEIVE, start, BODY))
     with pytest.raises(ProtocolError) as raised:
         await communicator.wait()
     error = raised.value
@@ -239,9 +243,7 @@ async def test_the_error_names_the_rule_the_message_and_the_section() -> None:
 @pytest.mark.asyncio
 async def test_header_names_with_capitals_are_an_advisory_not_an_error() -> None:
     start = {**START, "headers": [(b"Content-Type", b"text/plain")]}
-    checker = ApplicationChecker(scripted(RECEIVE, start, BODY))
-    communicator = ApplicationCommunicator(checker, dict(HTTP))
-    await communicator.send_input(REQUEST)
+    checker, communicator = await requested(scripted(RECEIVE, start, BODY))
     await communicator.wait()
     assert checker.violations == []
     assert [advisory.rule for advisory in checker.advisories] == ["header-names-lowercase"]
