@@ -20,7 +20,7 @@ response message, serves its lane, exactly as a thread waiting in `async_to_sync
 The lane is held open for the whole request, also while the server writes a chunk to the socket,
 so thread-sensitive work never goes elsewhere mid-request; it is drained when the response closes.
 
-A request's state is three machines (see `_wsgi_state`): the server's thread moves `_Server`, how
+A request's state is three machines (see `_state`): the server's thread moves `_Server`, how
 far the server took the response; the loop moves `_App`, the response as the app's `send()` and
 `receive()` see it, and `_Body`, the request body `receive()` hands out. The client is gone once
 either side saw it leave: the loop when the body ends early (`_App.CLIENT_GONE`), the thread when
@@ -48,10 +48,10 @@ from ._loop_call import LOOP_CHECK_INTERVAL, LoopCall, LoopGoneError, run_on_loo
 from ._loops import LoopThread
 from ._messages import RESPONSE_BUFFER, Message
 from ._pipe import LaneWaiter, Pipe
+from ._state import Machine, State, states
 from ._wsgi_body import ClientDisconnectedError
 from ._wsgi_request import scope_from_environ
 from ._wsgi_response import wsgi_headers, wsgi_status
-from ._wsgi_state import Machine, State, states
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from ._state import states
+
 
 class ProtocolError(Exception):
     """A message, or a step of the conversation, that the ASGI specification does not allow."""
@@ -195,16 +197,25 @@ class Conversation:
         EXTENSION.check(kind in self.extensions, message, f"the scope does not announce {kind!r}")
 
 
+class _Response:
+    """How far the application has taken its HTTP response.
+
+    WAITING: http.response.start was not sent.
+    STARTED: the body (or messages that stand for body) may follow.
+    SENT: the final body was sent; trailers may follow, if the start promised them.
+    DONE: the final trailers were sent.
+    """
+
+    WAITING, STARTED, SENT, DONE = states(4)
+
+
 class HttpConversation(Conversation):
     """An HTTP request and its response."""
 
     def begin(self) -> None:
         self.request_complete = False
-        self.disconnected = False
-        self.started = False
-        self.body_complete = False
+        self.response = _Response.WAITING
         self.trailers_promised = False
-        self.trailers_complete = False
 
     def received(self, message: object) -> None:
         kind = _message_type(message)
@@ -216,7 +227,7 @@ class HttpConversation(Conversation):
             )
             self.request_complete = not message.get("more_body", False)
         elif kind == "http.disconnect":
-            self.disconnected = self.gone = True
+            self.gone = True
         else:
             KNOWN_TYPE.check(False, message, f"an HTTP application cannot receive {kind!r}")
 
@@ -224,37 +235,44 @@ class HttpConversation(Conversation):
         kind = _message_type(message)
         assert isinstance(message, Mapping)
         if kind == "http.response.start":
-            ONE_START.check(not self.started, message, "the response was already started")
+            waiting = self.response is _Response.WAITING
+            ONE_START.check(waiting, message, "the response was already started")
             _keys(message, status=(_INT[0], True), trailers=_BOOL)
             section = _SECTIONS[kind]
             KEY_TYPES.check(100 <= message["status"] <= 599, message, "status not 100-599", section)
             self._headers(message)
-            self.started = True
+            self.response = _Response.STARTED
             self.trailers_promised = bool(message.get("trailers", False))
         elif kind in ("http.response.body", "http.response.zerocopysend", "http.response.pathsend"):
             if kind != "http.response.body":
                 self._extension(kind, message)
-            START_FIRST.check(self.started, message, f"{kind} before http.response.start")
-            NOTHING_AFTER_END.check(not self.body_complete, message, "the body was complete")
+            started = self.response is not _Response.WAITING
+            START_FIRST.check(started, message, f"{kind} before http.response.start")
+            streaming = self.response is _Response.STARTED
+            NOTHING_AFTER_END.check(streaming, message, "the body was complete")
             if kind == "http.response.body":
                 _keys(message, body=(_is_bytes, False), more_body=_BOOL)
             elif kind == "http.response.zerocopysend":
                 _keys(message, file=(lambda f: hasattr(f, "fileno"), True), more_body=_BOOL)
             else:
                 _keys(message, path=(_STR[0], True))
-            more = kind != "http.response.pathsend" and message.get("more_body", False)
-            self.body_complete = not more
+            if kind == "http.response.pathsend" or not message.get("more_body", False):
+                self.response = _Response.SENT
         elif kind == "http.response.trailers":
             self._extension(kind, message)
             TRAILERS.check(self.trailers_promised, message, "http.response.start set no trailers")
-            TRAILERS.check(self.body_complete, message, "trailers come after the final body")
-            TRAILERS.check(not self.trailers_complete, message, "the trailers were complete")
+            done = self.response is _Response.DONE
+            TRAILERS.check(not done, message, "the trailers were complete")
+            sent = self.response is _Response.SENT
+            TRAILERS.check(sent, message, "trailers come after the final body")
             _keys(message, headers=(lambda value: True, True), more_trailers=_BOOL)
             self._headers(message)
-            self.trailers_complete = not message.get("more_trailers", False)
+            if not message.get("more_trailers", False):
+                self.response = _Response.DONE
         elif kind in ("http.response.push", "http.response.early_hint", "http.response.debug"):
             self._extension(kind, message)
-            NOTHING_AFTER_END.check(not self.body_complete, message, "the body was complete")
+            open_ = self.response in (_Response.WAITING, _Response.STARTED)
+            NOTHING_AFTER_END.check(open_, message, "the body was complete")
             if kind == "http.response.push":
                 _keys(message, path=(_STR[0], True), headers=(lambda value: True, True))
                 self._headers(message)
@@ -262,9 +280,9 @@ class HttpConversation(Conversation):
             KNOWN_TYPE.check(False, message, f"an HTTP application cannot send {kind!r}")
 
     def ended(self) -> None:
-        if self.started and not self.gone:
+        if self.response is _Response.STARTED and not self.gone:
             RESPONSE_FINISHED.check(
-                self.body_complete, None, "the application returned in the middle of its body"
+                False, None, "the application returned in the middle of its body"
             )
 
 

@@ -19,7 +19,7 @@ thread-sensitive `sync_to_async` runs it. Otherwise (a plain ASGI server) reques
 the adapter's bounded pool of threads, where the original runs every request of the process, one
 at a time, on its single process-wide thread: one slow request would hold up all the others.
 
-A request's state is two machines (see `_wsgi_state`): the loop moves `_Body`, how far the request
+A request's state is two machines (see `_state`): the loop moves `_Body`, how far the request
 body has come in; the app's thread moves `_Response`, how far the response has gone out. What one
 side must tell the other goes through the pipes: aborting one, with an error saying why, ends the
 other side's reads and writes. (The thread asks `_Body` only whether the request has a body.)
@@ -37,10 +37,10 @@ from ._hop import CURRENT_LANE, ThreadCall, carry_back
 from ._messages import BODY_BUFFER, RESPONSE_BUFFER, Message, Receive, Send
 from ._pipe import Pipe
 from ._routing import SENSITIVE_CONTEXT, route
+from ._state import Machine, states
 from ._wsgi_body import ClientDisconnectedError, RequestBody, RequestBodyTooLargeError
 from ._wsgi_request import BadRequestError, content_length, environ_from_scope
 from ._wsgi_response import encode_headers, status_code
-from ._wsgi_state import Machine, states
 from .sync import SyncToAsync
 
 if TYPE_CHECKING:  # the standard WSGI types, as type checkers know them (typeshed)

@@ -1,10 +1,10 @@
-"""`asgiref._wsgi_state`: a request's state moves only as its table allows."""
+"""`asgiref._state`: a request's state moves only as its table allows."""
 
 from __future__ import annotations
 
 import pytest
 
-from asgiref._wsgi_state import IllegalMoveError, Machine, State, states
+from asgiref._state import IllegalMoveError, Machine, State, states
 
 
 class Door:

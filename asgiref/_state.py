@@ -1,4 +1,5 @@
-"""The state machines the WSGI adapters' requests are made of (after h11's `_state.py`).
+"""Named states and the machines made of them (after h11's `_state.py`): the WSGI adapters'
+requests, and the conformance checker's view of a response.
 
 A machine's states are the attributes of a class (``A, B = states(2)``, with what each means in
 the class's docstring), and a table says which states each may move to. `Machine.move` is the only
