@@ -165,9 +165,13 @@ class ThreadLane(WorkQueue):
         if self.thread is not None:
             self.thread.name = name
 
+    def _has_thread_locked(self) -> bool:
+        """Whether the lane's thread was started in this process (not inherited through fork)."""
+        return self.thread is not None and self._generation == FORKS.generation
+
     def _start_thread_locked(self) -> None:
         """Start the thread, unless it runs already."""
-        if self.thread is not None and self._generation == FORKS.generation:
+        if self._has_thread_locked():
             return
         if self._generation != FORKS.generation:
             # Inherited through fork: the parent's thread and queued items do not exist here.
@@ -183,7 +187,7 @@ class ThreadLane(WorkQueue):
         self._on_exit = on_exit
         self._closing = True
         with self._lock:
-            started = self.thread is not None and self._generation == FORKS.generation
+            started = self._has_thread_locked()
         if started:
             self.wake()
         elif on_exit is not None:
