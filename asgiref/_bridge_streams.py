@@ -9,10 +9,12 @@ this module never reaches up into `sync` itself), so each `next()` runs exactly 
 `sync_to_async` with the same arguments would run at that moment: a generator that reads Django's
 ORM runs on the request's database thread, with context variables carried there and back as for
 any call. The iterator is created by
-`iter()` on that thread too, and closed there: `aclose()`, or, when the consumer just drops it
-(an early `break`, a cancelled task, garbage collection), a close scheduled on the loop it was
-consumed on, in the context of its latest step, so that routing sends it to the same thread. The
-generator's `finally` runs once: a closed or exhausted bridge never steps or closes again.
+`iter()` on that thread too, and closed there: by `aclose()`; when the consuming task is
+cancelled during a step, by a close queued at once behind that step; when the consumer just
+drops it (an early `break`, garbage collection), by a close scheduled on the loop it was consumed
+on. The last two run in the context of the latest step, so that routing sends them to the same
+thread. The generator's `finally` runs once: a closed or exhausted bridge never steps or closes
+again.
 
 An async iterator consumed from sync code (`AsyncIteratorBridge`) takes each step on one event
 loop for its whole life: the loop awaiting this thread's `sync_to_async` call, if any (where
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -55,22 +58,28 @@ def _is_iterable(value: object) -> bool:
 class _SyncSteps:
     """The sync iterator's side, run on the thread each step is sent to."""
 
-    __slots__ = ("iterable", "iterator")
+    __slots__ = ("busy", "iterable", "iterator")
 
     def __init__(self, iterable: Any) -> None:
         self.iterable = iterable
         self.iterator: Iterator[Any] | None = None
+        # A close sent after a cancelled step may reach another worker while that step still
+        # runs (not thread-sensitive): it waits for the step rather than fail with "generator
+        # already executing". On one thread, steps and closes arrive in order and never wait.
+        self.busy = threading.Lock()
 
     def step(self) -> Any:
-        if self.iterator is None:
-            self.iterator = iter(self.iterable)
-        # StopIteration cannot cross a thread as itself (it would end the awaiting coroutine).
-        return next(self.iterator, _EXHAUSTED)
+        with self.busy:
+            if self.iterator is None:
+                self.iterator = iter(self.iterable)
+            # StopIteration cannot cross a thread as itself (it would end the awaiting coroutine).
+            return next(self.iterator, _EXHAUSTED)
 
     def close(self) -> None:
-        close = getattr(self.iterator, "close", None)
-        if close is not None:
-            close()
+        with self.busy:
+            close = getattr(self.iterator, "close", None)
+            if close is not None:
+                close()
 
 
 class SyncIteratorBridge(Generic[_T]):
@@ -105,7 +114,14 @@ class SyncIteratorBridge(Generic[_T]):
             raise StopAsyncIteration
         self._loop = asyncio.get_running_loop()
         self._context = contextvars.copy_context()
-        item = await self._step()
+        try:
+            item = await self._step()
+        except asyncio.CancelledError:
+            # As an async generator does when its step is cancelled, the stream ends here: the
+            # close is queued behind the step still running on its thread.
+            self._finished = True
+            _start_close(self._loop, self._close, self._context)
+            raise
         if item is _EXHAUSTED:
             self._finished = True  # the generator returned: its `finally` has run
             raise StopAsyncIteration
@@ -132,11 +148,18 @@ class SyncIteratorBridge(Generic[_T]):
             loop.call_soon_threadsafe(_start_close, loop, close, context)
 
 
+# Closes under way, each held until it ends: the loop keeps only weak references to its tasks.
+_closing: set[asyncio.Task[Any]] = set()
+
+
 def _start_close(
     loop: asyncio.AbstractEventLoop, close: Callable[[], Any], context: contextvars.Context
 ) -> None:
-    """On the loop: close a dropped bridge's iterator, as its latest step's context routes it."""
-    context.run(loop.create_task, close())
+    """On the loop: close a dropped or cancelled bridge's iterator, as its latest step's context
+    routes it."""
+    task = context.run(loop.create_task, close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 class _LoopForLife:

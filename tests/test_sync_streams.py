@@ -110,39 +110,70 @@ async def test_an_early_break_then_dropping_it_closes_it_on_its_thread() -> None
     assert recorder.finally_threads == [recorder.step_threads[0]]
 
 
-@pytest.mark.asyncio
-async def test_a_cancelled_consumer_leaves_it_closed_on_its_thread() -> None:
-    started, release = threading.Event(), threading.Event()
-    finally_threads: list[threading.Thread] = []
-    step_threads: list[threading.Thread] = []
+class HeldGenerator:
+    """A generator that stops inside its second step until released, recording its threads."""
 
-    def slow() -> Iterator[int]:
+    def __init__(self) -> None:
+        self.in_second_step, self.release = threading.Event(), threading.Event()
+        self.step_threads: list[threading.Thread] = []
+        self.finally_threads: list[threading.Thread] = []
+        self.closed = threading.Event()
+
+    def __call__(self) -> Iterator[int]:
         try:
-            step_threads.append(threading.current_thread())
+            self.step_threads.append(threading.current_thread())
             yield 0
-            started.set()
-            release.wait(10)
+            self.in_second_step.set()
+            self.release.wait(10)
+            self.step_threads.append(threading.current_thread())
             yield 1
         finally:
-            finally_threads.append(threading.current_thread())
+            self.finally_threads.append(threading.current_thread())
+            self.closed.set()
+
+
+async def cancel_in_second_step(held: HeldGenerator, thread_sensitive: bool) -> object:
+    """Cancel a task consuming `held` while its second step runs; return the (live) stream."""
+    stream = sync_to_async_iter(held(), thread_sensitive=thread_sensitive)
 
     async def consume() -> None:
-        async for _ in sync_to_async_iter(slow()):
+        async for _ in stream:
             pass
 
     task = asyncio.ensure_future(consume())
-    await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+    await asyncio.get_running_loop().run_in_executor(None, held.in_second_step.wait, 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    release.set()
-    del task
-    gc.collect()
-    for _ in range(200):  # bounded: the close is a call on the same thread
-        if finally_threads:
-            break
-        await asyncio.sleep(0.01)
-    assert finally_threads == step_threads
+    return stream
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_consumer_closes_it_on_its_thread_behind_the_running_step() -> None:
+    held = HeldGenerator()
+    async with ThreadSensitiveContext():
+        stream = await cancel_in_second_step(held, thread_sensitive=True)
+        assert not held.closed.is_set()  # the step still runs: the close waits behind it
+        held.release.set()
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, held.closed.wait, 10)
+        # The stream is still referenced: the cancellation closed it, not garbage collection.
+        assert held.finally_threads == held.step_threads[:1]
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()  # type: ignore[attr-defined]
+    assert held.finally_threads == held.step_threads[:1]  # once
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_consumer_closes_it_after_the_step_on_any_worker() -> None:
+    held = HeldGenerator()
+    stream = await cancel_in_second_step(held, thread_sensitive=False)
+    held.release.set()
+    assert await asyncio.get_running_loop().run_in_executor(None, held.closed.wait, 10)
+    # The close waited for the step instead of failing with "generator already executing".
+    assert len(held.step_threads) == 2
+    assert len(held.finally_threads) == 1
+    assert stream is not None  # still referenced: garbage collection had no part in it
 
 
 @pytest.mark.asyncio
