@@ -17,12 +17,12 @@ thread. The generator's `finally` runs once: a closed or exhausted bridge never 
 again.
 
 An async iterator consumed from sync code (`AsyncIteratorBridge`) takes each step on one event
-loop for its whole life: the loop awaiting this thread's `sync_to_async` call, if any (where
-`async_to_sync` would run it), else a loop of the bridge's own (a `LoopThread`), because an async
-generator that holds loop-bound objects (a client session, a lock) cannot move between loops, and
-`async_to_sync` from a plain thread gives every call a new one. While a step runs, the calling
-thread serves it as `async_to_sync` does. `close()` (or exhaustion, or garbage collection) runs
-`aclose()` on that loop and ends the bridge's own loop.
+loop for its whole life (a `_thread_loop.LoopLease`: the loop awaiting this thread's
+`sync_to_async` call, if any, else the thread's own), because an async generator that holds
+loop-bound objects (a client session, a lock) cannot move between loops, and `async_to_sync` from
+a plain thread gives every call a new one. While a step runs, the calling thread serves it as
+`async_to_sync` does. `close()` (or exhaustion, or garbage collection) runs `aclose()` on that
+loop and gives the loop back.
 
 Context managers are the same two crossings applied to ``__enter__``/``__exit__`` and
 ``__aenter__``/``__aexit__``.
@@ -37,8 +37,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from ._loop_call import outer_loop, run_on_loop
-from ._loops import LoopThread
+from ._thread_loop import LoopLease
 
 _T = TypeVar("_T")
 _EXHAUSTED: Any = object()
@@ -162,27 +161,6 @@ def _start_close(
     task.add_done_callback(_closing.discard)
 
 
-class _LoopForLife:
-    """Where a sync-side bridge runs its coroutines: the loop awaiting this thread's
-    `sync_to_async` call if there is one, else a loop of its own, kept until `end()`."""
-
-    def __init__(self) -> None:
-        self._owned: LoopThread | None = None
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        outer = outer_loop()
-        if outer is not None:
-            return run_on_loop(outer, fn, watch_loop=True)
-        if self._owned is None or not self._owned.usable:
-            self._owned = LoopThread("asgiref-async-iterator")
-        return run_on_loop(self._owned.loop, fn, watch_loop=True)
-
-    def end(self) -> None:
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            owned.close()
-
-
 class AsyncIteratorBridge(Generic[_T]):
     """A sync iterator whose items an async iterable produces (see the module docstring)."""
 
@@ -201,7 +179,7 @@ class AsyncIteratorBridge(Generic[_T]):
             )
         self._async_iterable = async_iterable
         self._iterator: AsyncIterator[Any] | None = None
-        self._loop = _LoopForLife()
+        self._loop = LoopLease("async_to_sync_iter()")
         self._finished = False
 
     def __iter__(self) -> AsyncIteratorBridge[_T]:
@@ -230,24 +208,29 @@ class AsyncIteratorBridge(Generic[_T]):
             return _EXHAUSTED
 
     def close(self) -> None:
-        """Close the async iterator (`aclose()`, on its loop) and end the bridge's own loop."""
+        """Close the async iterator (`aclose()`, on its loop) and give the loop back."""
+        self._close(wait=True)
+
+    def _close(self, wait: bool) -> None:
         if self._finished:
             return
         try:
             if self._iterator is not None and hasattr(self._iterator, "aclose"):
                 self._loop.run(self._iterator.aclose)
         finally:
-            self._finish()
+            self._finish(wait)
 
-    def _finish(self) -> None:
+    def _finish(self, wait: bool = True) -> None:
         self._finished = True
-        self._loop.end()
+        self._loop.release(wait)
 
     def __del__(self) -> None:
         if not self._finished:
-            with contextlib.suppress(Exception):  # on a loop's thread, or at exit: just end
-                self.close()
-            self._finish()
+            # A finalizer may run on any thread, a loop's included: close if possible, never
+            # wait for a loop thread to end.
+            with contextlib.suppress(Exception):
+                self._close(wait=False)
+            self._finish(wait=False)
 
 
 class SyncContextBridge(Generic[_T]):
@@ -284,13 +267,13 @@ class AsyncContextBridge(Generic[_T]):
                 f"{type(manager).__name__!r}{hint}"
             )
         self._manager = manager
-        self._loop = _LoopForLife()
+        self._loop = LoopLease("async_to_sync_context()")
 
     def __enter__(self) -> _T:
         try:
             entered: _T = self._loop.run(self._manager.__aenter__)
         except BaseException:
-            self._loop.end()
+            self._loop.release()
             raise
         return entered
 
@@ -298,4 +281,4 @@ class AsyncContextBridge(Generic[_T]):
         try:
             return bool(self._loop.run(lambda: self._manager.__aexit__(*exc_info)))
         finally:
-            self._loop.end()
+            self._loop.release()

@@ -371,7 +371,8 @@ def sync_to_async_iter(
 def async_to_sync_iter(async_iterable: AsyncIterable[_R]) -> Iterator[_R]:
     """A sync iterator over an async iterable, driven on one event loop for its whole life: the
     loop awaiting this thread's `sync_to_async` call (where `async_to_sync` runs coroutines), else
-    a loop of its own. ``close()`` runs ``aclose()`` there."""
+    the thread's own loop, shared while any such object holds it. ``close()`` runs ``aclose()``
+    there. Used on a thread that runs an event loop, it raises `RuntimeError`."""
     return AsyncIteratorBridge(async_iterable)
 
 

@@ -273,6 +273,29 @@ def test_close_runs_aclose_on_that_loop() -> None:
         next(stream)
 
 
+def test_async_iterators_open_on_one_thread_share_its_loop_thread() -> None:
+    first, second = AsyncRecorder(), AsyncRecorder()
+    before = set(threading.enumerate())
+    one, two = async_to_sync_iter(first.numbers(3)), async_to_sync_iter(second.numbers(3))
+    assert (next(one), next(two), next(one)) == (0, 0, 1)
+    assert first.loops[0] is second.loops[0]
+    assert len(set(threading.enumerate()) - before) == 1  # one loop thread for both
+    one.close()  # type: ignore[attr-defined]
+    assert next(two) == 1  # the loop stays while the other iterator holds it
+    two.close()  # type: ignore[attr-defined]
+    assert {t for t in threading.enumerate() if t.is_alive()} - before == set()
+
+
+@pytest.mark.asyncio
+async def test_async_to_sync_iter_refuses_to_block_a_running_event_loop() -> None:
+    recorder = AsyncRecorder()
+    with pytest.raises(RuntimeError, match="cannot be used from a thread running an event loop"):
+        next(async_to_sync_iter(recorder.numbers(1)))
+    bridge = async_to_sync_context(contextlib.nullcontext())
+    with pytest.raises(RuntimeError, match=r"async_to_sync_context\(\) cannot be used"):
+        bridge.__enter__()
+
+
 @pytest.mark.asyncio
 async def test_inside_sync_to_async_it_runs_on_the_awaiting_loop() -> None:
     recorder = AsyncRecorder()

@@ -10,11 +10,13 @@ import asyncio
 import contextvars
 import gc
 import sys
+import threading
 import traceback
 from typing import Any
 
 import pytest
 
+from asgiref.sync import sync_to_async
 from asgiref.testing import (
     ApplicationCommunicator,
     HttpCommunicator,
@@ -741,6 +743,64 @@ def test_the_sync_facade_streams_http() -> None:
         assert communicator.receive_start().status == 200
         assert communicator.receive_body_chunk() == b"data: 1\n\n"
         assert communicator.disconnect() is True
+
+
+class RoomApp:
+    """Two connections' applications talking through a queue they share, as consumers talk
+    through an in-memory channel layer: they must wait on one event loop."""
+
+    def __init__(self) -> None:
+        self.room: asyncio.Queue[str] | None = None
+        self.loops: list[asyncio.AbstractEventLoop] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.loops.append(asyncio.get_running_loop())
+        if self.room is None:
+            self.room = asyncio.Queue()
+        message = await receive()
+        if message["type"] == "say":
+            await self.room.put(message["text"])
+        else:
+            await send({"type": "heard", "text": await self.room.get()})
+
+
+def test_sync_facades_open_on_one_thread_share_its_loop_then_leave_no_thread() -> None:
+    room = RoomApp()
+    before = set(threading.enumerate())
+    with (
+        SyncCommunicator(ApplicationCommunicator(room, {"type": "test"})) as listener,
+        SyncCommunicator(ApplicationCommunicator(room, {"type": "test"})) as speaker,
+    ):
+        listener.send_input({"type": "listen"})
+        speaker.send_input({"type": "say", "text": "hello"})
+        assert listener.receive_output() == {"type": "heard", "text": "hello"}
+        assert room.loops[0] is room.loops[1]
+    assert room.loops[0].is_closed()
+    assert {t for t in threading.enumerate() if t.is_alive()} - before == set()
+
+
+@pytest.mark.asyncio
+async def test_the_sync_facade_inside_sync_to_async_runs_on_the_awaiting_loop() -> None:
+    def sync_test() -> dict[str, Any]:
+        with SyncCommunicator(ApplicationCommunicator(echo_app, {"type": "test"})) as facade:
+            facade.send_input({"type": "one"})
+            output: dict[str, Any] = facade.receive_output()
+            assert facade.future.get_loop() is loop
+            return output
+
+    loop = asyncio.get_running_loop()
+    assert (await sync_to_async(sync_test)())["got"] == {"type": "one"}
+
+
+def test_a_dropped_sync_facade_stops_its_application() -> None:
+    facade = SyncCommunicator(ApplicationCommunicator(silent_app, {"type": "test"}))
+    facade.send_input({"type": "one"})
+    task = facade.future
+    (loop_thread,) = [t for t in threading.enumerate() if t.name == "asgiref-thread-loop"]
+    del facade
+    gc.collect()
+    loop_thread.join(10)  # the finalizer stopped the application, then the loop
+    assert task.cancelled()
 
 
 def test_the_sync_facade_refuses_what_is_not_a_communicator() -> None:

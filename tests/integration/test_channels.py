@@ -296,3 +296,33 @@ async def test_worker_serves_a_named_channel(application: Any, layer: Any) -> No
         return sorted(Item.objects.filter(name__in=names).values_list("name", flat=True))
 
     assert await database_sync_to_async(stored)() == sorted(names)
+
+
+# --- the sync facade ------------------------------------------------------------------------
+
+
+def test_sync_tests_drive_consumers_that_talk_through_the_channel_layer(application: Any) -> None:
+    """From sync test code (a Django sync `TestCase` method), through `SyncCommunicator`: the
+    facades open on this thread share its loop, so the in-memory layer's queues, which the
+    consumers wait on, and the group sends of the sync view all meet on one loop."""
+    from asgiref.sync import async_to_sync
+    from asgiref.testing import HttpCommunicator as AsgirefHttp
+    from asgiref.testing import SyncCommunicator
+    from asgiref.testing import WebsocketCommunicator as AsgirefWebsocket
+
+    group = f"g{uuid.uuid4().hex}"
+    async_to_sync(get_channel_layer().flush)()
+    with (
+        SyncCommunicator(AsgirefWebsocket(application, f"/ws/echo/?group={group}")) as first,
+        SyncCommunicator(AsgirefWebsocket(application, f"/ws/async/?group={group}")) as second,
+    ):
+        assert first.connect(TIMEOUT)[0]
+        assert second.connect(TIMEOUT)[0]
+        view = SyncCommunicator(AsgirefHttp(application, "GET", f"/groupsend/?group={group}&n=3"))
+        with view:
+            assert view.get_response(TIMEOUT).status == 200
+        for facade, consumer in ((first, "sync"), (second, "async")):
+            received = [json.loads(facade.receive_from(TIMEOUT)) for _ in range(3)]
+            assert received == [{"consumer": consumer, "seq": seq} for seq in range(3)]
+            facade.disconnect(timeout=TIMEOUT)
+    async_to_sync(get_channel_layer().flush)()
