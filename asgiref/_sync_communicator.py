@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._app_communicator import ApplicationCommunicator
+from ._loop_call import LoopGoneError
 from ._thread_loop import LoopLease
 
 
@@ -62,7 +63,9 @@ class SyncCommunicator:
         self._abandon.detach()
         try:
             if self._lease.loop is not None:
-                self._lease.run(self._stop_application)
+                # A loop that has gone (the awaiting one, since ended) took the application along.
+                with contextlib.suppress(LoopGoneError):
+                    self._lease.run(self._stop_application)
         finally:
             self._lease.release()
 

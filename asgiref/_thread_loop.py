@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._loop_call import outer_loop, run_on_loop
+from ._loop_call import LoopGoneError, outer_loop, run_on_loop
 from ._loops import LoopThread
 
 
@@ -102,6 +102,10 @@ class LoopLease:
                 self._shared = _take_thread_loop()
                 loop = self._shared.loop_thread.loop
             self._loop = loop
+        elif (
+            loop.is_closed()
+        ):  # the awaiting loop it was given has ended since (its own never does)
+            raise LoopGoneError(f"the event loop {self._user} ran on has closed")
         return run_on_loop(loop, fn, watch_loop=True)
 
     def release(self, wait: bool = True) -> None:

@@ -792,6 +792,21 @@ async def test_the_sync_facade_inside_sync_to_async_runs_on_the_awaiting_loop() 
     assert (await sync_to_async(sync_test)())["got"] == {"type": "one"}
 
 
+def test_closing_a_sync_facade_after_its_awaiting_loop_ended_is_quiet() -> None:
+    async def main() -> SyncCommunicator:
+        def sync_part() -> SyncCommunicator:
+            facade = SyncCommunicator(ApplicationCommunicator(echo_app, {"type": "test"}))
+            facade.send_input({"type": "one"})
+            return facade
+
+        return await sync_to_async(sync_part)()
+
+    facade = asyncio.run(main())  # the application ended with that loop
+    facade.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        facade.send_input({"type": "two"})
+
+
 def test_a_dropped_sync_facade_stops_its_application() -> None:
     facade = SyncCommunicator(ApplicationCommunicator(silent_app, {"type": "test"}))
     facade.send_input({"type": "one"})

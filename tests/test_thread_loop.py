@@ -9,6 +9,7 @@ import threading
 import pytest
 from helpers import run_in_thread
 
+from asgiref._loop_call import LoopGoneError
 from asgiref._thread_loop import LoopLease
 from asgiref.sync import sync_to_async
 
@@ -98,3 +99,15 @@ def test_a_loop_taken_by_a_thread_that_has_ended_lasts_until_its_last_lease_goes
     assert lease.run(running_loop) is loop
     lease.release()
     assert loop.is_closed()
+
+
+def test_a_lease_on_an_awaiting_loop_that_has_ended_says_so() -> None:
+    lease = LoopLease("the facade")
+
+    async def main() -> None:
+        await sync_to_async(lambda: lease.run(running_loop))()
+
+    asyncio.run(main())
+    with pytest.raises(LoopGoneError, match="the event loop the facade ran on has closed"):
+        lease.run(running_loop)
+    lease.release()
