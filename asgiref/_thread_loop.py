@@ -102,9 +102,8 @@ class LoopLease:
                 self._shared = _take_thread_loop()
                 loop = self._shared.loop_thread.loop
             self._loop = loop
-        elif (
-            loop.is_closed()
-        ):  # the awaiting loop it was given has ended since (its own never does)
+        elif loop.is_closed():
+            # Only an awaiting loop it took can have ended since: its own ends after release.
             raise LoopGoneError(f"the event loop {self._user} ran on has closed")
         return run_on_loop(loop, fn, watch_loop=True)
 
