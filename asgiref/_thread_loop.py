@@ -50,10 +50,8 @@ class _SharedLoop:
             if self._holders > 0:
                 return
             self._ended = True
-        if wait:
-            self.loop_thread.close()
-        else:  # from a finalizer: stop the loop, let its thread wind down by itself
-            self.loop_thread.close(timeout=0)
+        # Not waiting (from a finalizer): the loop stops and its thread winds down by itself.
+        self.loop_thread.close(timeout=None if wait else 0)
 
 
 class _ThisThread(threading.local):
@@ -89,7 +87,7 @@ class LoopLease:
     def run(self, fn: Callable[[], Any]) -> Any:
         """From a sync thread: run the coroutine function `fn()` on the lease's loop, serving
         this thread's thread-sensitive calls meanwhile, and return its result."""
-        if _running_loop() is not None:
+        if asyncio._get_running_loop() is not None:
             # Blocking the loop this thread runs would stop the very loop the call may need.
             raise RuntimeError(
                 f"{self._user} cannot be used from a thread running an event loop: use the async "
@@ -114,10 +112,3 @@ class LoopLease:
         self._loop = None
         if shared is not None:
             shared.release(wait)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
