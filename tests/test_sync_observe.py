@@ -137,14 +137,16 @@ async def test_unregistered_observers_hear_nothing() -> None:
 async def test_a_call_given_up_before_it_started_is_finished_as_cancelled(
     recording: Recording,
 ) -> None:
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
+
+    def block() -> None:
+        started.set()
+        release.wait(10)
+
     async with ThreadSensitiveContext():
-        blocker = asyncio.ensure_future(sync_to_async(release.wait)(10))
+        blocker = asyncio.ensure_future(sync_to_async(block)())
         waiting = asyncio.ensure_future(sync_to_async(load)(2))  # queued behind the blocker
-        for _ in range(100):
-            if any(event[0] == "started" for event in recording.events):
-                break
-            await asyncio.sleep(0.01)
+        assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
